@@ -1,0 +1,13 @@
+//! mailu-git: the central configuration server of the Mailu mail stack, rebuilt on Git.
+//!
+//! The configuration lives in a bare Git repository: typed TOML sources (the [`model`]), encrypted
+//! secrets ([`secret`]) and, later, the files rendered for each container. [`store`] is the only code
+//! that writes the repository. See `docs/ARCHITECTURE.md` for the code map and the invariants.
+
+pub mod cli;
+pub mod model;
+pub mod password;
+pub mod repo_template;
+pub mod secret;
+pub mod server;
+pub mod store;

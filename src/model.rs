@@ -1,0 +1,11 @@
+//! The whole Mailu configuration as typed TOML: what each file of the config repository may hold,
+//! and the rules that hold across files. No IO: callers hand in file contents and get a validated
+//! [`Config`] or every problem at once, as [`Diagnostics`].
+
+pub mod diagnostic;
+pub mod name;
+pub mod path;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use name::{DomainName, Email, Localpart, NameError, ServiceName};
+pub use path::{Entry, PathError, RepoPath};

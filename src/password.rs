@@ -1,0 +1,1 @@
+//! TODO(password): being built.

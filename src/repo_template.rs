@@ -1,0 +1,1 @@
+//! TODO(repo_template): being built.
