@@ -6,6 +6,6 @@ pub mod diagnostic;
 pub mod name;
 pub mod path;
 
-pub use diagnostic::{Diagnostic, Diagnostics};
-pub use name::{DomainName, Email, Localpart, NameError, ServiceName};
+pub use diagnostic::{Diagnostic, Diagnostics, Problem};
+pub use name::{DomainName, Email, Localpart, NameError, SecretRef, ServiceName};
 pub use path::{Entry, PathError, RepoPath};

@@ -58,6 +58,24 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A problem found inside one parsed file, before it is tied to a line: typed validators return these
+/// with the dotted path of the field (`history.keep_last`, `ports.0.host_port`), and the loader looks
+/// that path up in the file's syntax tree to add the file and the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Every problem of one load, in the order found. Never empty when returned as an error.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

@@ -283,3 +283,62 @@ impl<'de> serde::Deserialize<'de> for ServiceName {
         ServiceName::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
+
+/// A reference to an encrypted secret, `<kind>/<name>`, stored at `secrets/<kind>/<name>`
+/// (e.g. `dkim/example.com`, `relay/password`, `fetch/3`). Both parts are 1–128 characters of
+/// `a-z`, `0-9`, `.`, `_` and `-`, not starting with a dot.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretRef {
+    pub kind: String,
+    pub name: String,
+}
+
+impl SecretRef {
+    pub fn new(kind: &str, name: &str) -> Result<Self, NameError> {
+        for part in [kind, name] {
+            let ok = !part.is_empty()
+                && part.len() <= 128
+                && !part.starts_with('.')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            if !ok {
+                return Err(NameError(format!(
+                    "`{kind}/{name}` is not a valid secret name (two parts of a-z, 0-9, `.`, `_` and `-`)"
+                )));
+            }
+        }
+        Ok(SecretRef {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        let (kind, name) = raw.split_once('/').ok_or_else(|| {
+            NameError(format!(
+                "`{raw}` is not a secret name (expected `<kind>/<name>`)"
+            ))
+        })?;
+        SecretRef::new(kind, name)
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+impl serde::Serialize for SecretRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        SecretRef::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
