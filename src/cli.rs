@@ -1,1 +1,171 @@
-//! TODO(cli): being built.
+//! The command line: `mailu-git <command>`. Parses arguments with clap, sets up logging, runs the
+//! command and turns its outcome into an exit code. The commands' logic lives in the modules they
+//! name; this file only wires them.
+//!
+//! Exit codes: 0 success; 1 an error (printed with its causes); 2 a usage error (clap);
+//! 3 the configuration is invalid (every problem printed as `file:line: field: message`).
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::model::SecretRef;
+use crate::{data_dir, secret, server};
+
+/// Exit code for an invalid configuration.
+pub const EXIT_INVALID: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(name = "mailu-git", version, about = "The Mailu configuration server, on Git")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the central server (creates the data directory and its repository on first start).
+    Serve {
+        /// The data directory.
+        #[arg(long, env = "MAILU_GIT_DATA", default_value = data_dir::DEFAULT)]
+        data: PathBuf,
+        /// The address to listen on.
+        #[arg(long, env = "MAILU_GIT_LISTEN", default_value = server::DEFAULT_LISTEN)]
+        listen: SocketAddr,
+    },
+    /// Validate a checkout of the config repository and print every problem.
+    Check {
+        /// The checkout's root folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Secrets kept encrypted in the repository.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretCommand {
+    /// Encrypt a secret read from standard input for the server, to commit as `secrets/KIND/NAME`.
+    Encrypt {
+        /// The secret's kind (`dkim`, `fetch`, `relay`, ...).
+        kind: String,
+        /// The secret's name within its kind.
+        name: String,
+        /// The server's age recipient (`age1...`); see `mailu-git secret recipient`.
+        #[arg(long, conflicts_with = "data")]
+        recipient: Option<String>,
+        /// Read the recipient from this data directory instead (offline, on the server's machine).
+        #[arg(long, env = "MAILU_GIT_DATA")]
+        data: Option<PathBuf>,
+        /// Write to this file instead of `secrets/KIND/NAME` under the current directory; `-` for stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Print the server's age recipient, which anyone may use to encrypt a secret for it.
+    Recipient {
+        #[arg(long, env = "MAILU_GIT_DATA", default_value = data_dir::DEFAULT)]
+        data: PathBuf,
+    },
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mailu-git: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAILU_GIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { data, listen } => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(server::serve(server::Options { data, listen }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { dir } => check(&dir),
+        Command::Secret { command } => match command {
+            SecretCommand::Encrypt { kind, name, recipient, data, output } => {
+                secret_encrypt(&kind, &name, recipient, data, output)
+            }
+            SecretCommand::Recipient { data } => {
+                let dir = data_dir::DataDir::open(&data)?;
+                let keyring = secret::Keyring::load(&dir.secret_key())?;
+                println!("{}", keyring.recipient());
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+/// `mailu-git check DIR`: the same validation a push gets, on a working tree.
+fn check(dir: &Path) -> anyhow::Result<ExitCode> {
+    let files = crate::checkout::read(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    match crate::model::load(&files) {
+        Ok(config) => {
+            println!("{}: valid ({})", dir.display(), config.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            let mut err = std::io::stderr().lock();
+            for p in problems.iter() {
+                writeln!(err, "{p}")?;
+            }
+            writeln!(err, "mailu-git: {} problem(s) found", problems.len())?;
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+fn secret_encrypt(
+    kind: &str,
+    name: &str,
+    recipient: Option<String>,
+    data: Option<PathBuf>,
+    output: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let secret_ref = SecretRef::new(kind, name)?;
+    let recipient = match (recipient, data) {
+        (Some(r), _) => r,
+        (None, Some(data)) => {
+            let dir = data_dir::DataDir::open(&data)?;
+            secret::Keyring::load(&dir.secret_key())?.recipient()
+        }
+        (None, None) => anyhow::bail!(
+            "give the server's recipient with --recipient (ask the server's admin, or run \
+             `mailu-git secret recipient` on the server), or --data for the server's data directory"
+        ),
+    };
+    let mut plaintext = Vec::new();
+    std::io::stdin().read_to_end(&mut plaintext).context("cannot read the secret from standard input")?;
+    let ciphertext = secret::encrypt_for_recipient(&recipient, &plaintext)?;
+    let target = output.unwrap_or_else(|| PathBuf::from(format!("secrets/{}/{}", secret_ref.kind, secret_ref.name)));
+    if target.as_os_str() == "-" {
+        std::io::stdout().write_all(&ciphertext)?;
+    } else {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&target, &ciphertext).with_context(|| format!("cannot write {}", target.display()))?;
+        eprintln!("mailu-git: wrote {} (commit and push it)", target.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,1 +1,131 @@
-//! TODO(server): being built.
+//! The central server's wiring (`mailu-git serve`): opens the data directory, creates the repository
+//! from the template on first start, and serves HTTP. At this stage it answers `/healthz` only; the
+//! REST API, git over HTTP and bundles are added by later modules.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::data_dir::{self, DataDir};
+use crate::store::{self, Store};
+use crate::{model, repo_template, secret};
+
+/// The address used when neither `--listen` nor `MAILU_GIT_LISTEN` is given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    DataDir(#[from] data_dir::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Secret(#[from] secret::Error),
+    #[error("the embedded repository template is broken: {0}")]
+    Template(#[from] model::PathError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("a background task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// What handlers share. Clone is cheap: only `Arc`s.
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    _data: Arc<DataDir>,
+}
+
+/// Opens (or creates) the data directory and serves until SIGINT or SIGTERM.
+pub async fn serve(options: Options) -> Result<(), Error> {
+    let (data, store) = tokio::task::spawn_blocking(move || open(&options.data)).await??;
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| Error::Listen { addr: options.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen { addr: options.listen, source })?;
+    // Tests and scripts read this line to find the port when listening on port 0.
+    println!("mailu-git: listening on http://{addr}");
+    println!("mailu-git: health at http://{addr}/healthz; repository at {}", data.repo().display());
+    let state = AppState { store, _data: Arc::new(data) };
+    let app = Router::new().route("/healthz", get(healthz)).with_state(state);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the data directory, creating the secret key and the repository on first start.
+fn open(root: &std::path::Path) -> Result<(DataDir, Store), Error> {
+    let data = DataDir::open(root)?;
+    if !data.secret_key().exists() {
+        secret::Keyring::generate(&data.secret_key())?;
+        tracing::info!(path = %data.secret_key().display(), "generated the secret key");
+    }
+    let repo = data.repo();
+    let store = if repo.exists() {
+        Store::open(&repo)?
+    } else {
+        let files = repo_template::files()?;
+        let store = Store::init(&repo, &files, &store::CommitMeta::server("Create the configuration repository"))?;
+        tracing::info!(path = %repo.display(), "created the configuration repository");
+        store
+    };
+    Ok((data, store))
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    commit: String,
+    version: Option<u64>,
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, (axum::http::StatusCode, String)> {
+    let store = state.store.clone();
+    let head = tokio::task::spawn_blocking(move || store.head_version()).await;
+    match head {
+        Ok(Ok(info)) => Ok(Json(Health { status: "ok", commit: info.commit.to_string(), version: info.number })),
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "health check cannot read the repository");
+            Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "the repository cannot be read\n".into()))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "health check task failed");
+            Err((axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into()))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down");
+}

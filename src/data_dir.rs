@@ -1,0 +1,96 @@
+//! The server's data directory: where the bare repository, the secret key and the lock live.
+//!
+//! Layout (`./mailu-data` by default): `config.git/` (the config repository), `secret.key` (the age
+//! identities that decrypt `secrets/`, mode 0600), `lock` (held exclusively while a server or an offline
+//! command uses the directory). This module only knows paths and the lock; what lives in each file is
+//! the business of `store` and `secret`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The data directory used when neither `--data` nor `MAILU_GIT_DATA` is given.
+pub const DEFAULT: &str = "mailu-data";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create the data directory {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("cannot open the lock file {path}: {source}")]
+    LockFile { path: PathBuf, source: io::Error },
+    #[error(
+        "the data directory {path} is in use by another mailu-git process (a server or an offline command); \
+         stop it first"
+    )]
+    Busy { path: PathBuf },
+}
+
+/// An open, exclusively locked data directory. The lock is released when this is dropped.
+#[derive(Debug)]
+pub struct DataDir {
+    root: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Opens `root`, creating it (mode 0700: it holds the secret key) if missing, and takes the lock
+    /// without waiting: a second server on the same directory must fail at once, not hang.
+    pub fn open(root: &Path) -> Result<DataDir, Error> {
+        if !root.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root)
+                .map_err(|source| Error::Create { path: root.to_owned(), source })?;
+        }
+        let lock_path = root.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| Error::LockFile { path: lock_path.clone(), source })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Busy { path: root.to_owned() }),
+            Err(fs::TryLockError::Error(source)) => return Err(Error::LockFile { path: lock_path, source }),
+        }
+        Ok(DataDir { root: root.to_owned(), _lock: lock })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The bare config repository.
+    pub fn repo(&self) -> PathBuf {
+        self.root.join("config.git")
+    }
+
+    /// The age identities that decrypt the repository's secrets.
+    pub fn secret_key(&self) -> PathBuf {
+        self.root.join("secret.key")
+    }
+
+    /// Whether the data directory is readable by others, which would expose the secret key's folder.
+    pub fn is_private(&self) -> bool {
+        fs::metadata(&self.root).map(|m| m.permissions().mode() & 0o077 == 0).unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_open_is_refused_while_the_first_holds_the_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        let first = DataDir::open(&root).unwrap();
+        assert!(first.is_private());
+        assert!(matches!(DataDir::open(&root), Err(Error::Busy { .. })));
+        drop(first);
+        DataDir::open(&root).unwrap();
+    }
+}
