@@ -7,7 +7,7 @@
 //! bring back) stays readable until the operator drops the old identity.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -55,7 +55,9 @@ impl Keyring {
             path: path.to_owned(),
             source,
         };
-        let file = File::open(path).map_err(read_err)?;
+        // The mode is checked on the open file, and the text read from that same file, so a file
+        // swapped in between cannot slip past the check.
+        let mut file = File::open(path).map_err(read_err)?;
         let mode = file.metadata().map_err(read_err)?.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(Error::KeyFileMode {
@@ -63,7 +65,10 @@ impl Keyring {
                 mode: mode & 0o7777,
             });
         }
-        let text = secrecy::SecretString::from(fs::read_to_string(path).map_err(read_err)?);
+        let mut text = String::new();
+        let read = file.read_to_string(&mut text);
+        let text = secrecy::SecretString::from(text);
+        read.map_err(read_err)?;
         let mut identities = Vec::new();
         for (index, line) in text.expose_secret().lines().enumerate() {
             let line = line.trim();
