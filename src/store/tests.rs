@@ -1,0 +1,1 @@
+//! Store tests on real temporary bare repositories, inspected with the real `git` binary.
