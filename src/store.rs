@@ -174,12 +174,11 @@ impl Store {
         let options = gix::open::Options::isolated()
             .config_overrides(["core.logAllRefUpdates=always"])
             .strict_config(true);
-        let repo = gix::ThreadSafeRepository::open_opts(path, options).map_err(|source| {
-            Error::Open {
+        let repo =
+            gix::ThreadSafeRepository::open_opts(path, options).map_err(|source| Error::Open {
                 path: path.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         Ok(Store {
             repo,
             path: path.to_owned(),
@@ -259,7 +258,9 @@ fn commit_tree(repo: &gix::Repository, id: ObjectId) -> Result<ObjectId, Error> 
         .try_find_object(id)
         .map_err(Error::git("read a commit"))?
         .ok_or_else(|| Error::RevNotFound(id.to_string()))?;
-    let commit = object.try_into_commit().map_err(|_| Error::NotACommit(id))?;
+    let commit = object
+        .try_into_commit()
+        .map_err(|_| Error::NotACommit(id))?;
     Ok(commit
         .tree_id()
         .map_err(Error::git("read a commit's tree"))?

@@ -16,9 +16,7 @@ use gix::{
     },
 };
 
-use super::{
-    CommitMeta, Durability, Error, MAIN, Person, Store, commit_tree, durable, history,
-};
+use super::{CommitMeta, Durability, Error, MAIN, Person, Store, commit_tree, durable, history};
 use crate::model::RepoPath;
 
 /// How long to wait for another writer's `refs/heads/main.lock` (a concurrent commit or a
@@ -164,7 +162,12 @@ impl Store {
 
     /// Turns a failed ref transaction into [`Error::RefMoved`] when the ref is not where the caller
     /// expected it (also when the failure was a lock held by the writer that moved it).
-    fn cas_error(&self, repo: &gix::Repository, expected: Option<ObjectId>, e: gix::Error) -> Error {
+    fn cas_error(
+        &self,
+        repo: &gix::Repository,
+        expected: Option<ObjectId>,
+        e: gix::Error,
+    ) -> Error {
         use gix::refs::file::transaction::prepare::{MustNotExist, ReferenceOutOfDate};
         let seen = if let Some(out) = e.downcast_any_ref::<ReferenceOutOfDate>() {
             Some(out.actual.try_id().map(ToOwned::to_owned))

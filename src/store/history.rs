@@ -33,15 +33,16 @@ struct Step {
 }
 
 fn step(repo: &gix::Repository, id: ObjectId) -> Result<Step, Error> {
-    let commit = repo
-        .find_commit(id)
-        .map_err(Error::git("read a commit"))?;
+    let commit = repo.find_commit(id).map_err(Error::git("read a commit"))?;
     let decoded = commit.decode().map_err(Error::git("decode a commit"))?;
     Ok(Step {
         id,
         parent: decoded.parents().next(),
         message: decoded.message.to_str_lossy().into_owned(),
-        time: decoded.committer().map_err(Error::git("read a committer"))?.seconds(),
+        time: decoded
+            .committer()
+            .map_err(Error::git("read a committer"))?
+            .seconds(),
         author: decoded
             .author()
             .map_err(Error::git("read an author"))?
@@ -70,7 +71,10 @@ fn walk(
 }
 
 /// The number of the newest version at or before `from` on its first-parent chain.
-pub(super) fn nearest_version(repo: &gix::Repository, from: ObjectId) -> Result<Option<u64>, Error> {
+pub(super) fn nearest_version(
+    repo: &gix::Repository,
+    from: ObjectId,
+) -> Result<Option<u64>, Error> {
     let mut found = None;
     walk(repo, from, |s| {
         found = message::parse(&s.message).map(|t| t.number);
@@ -176,11 +180,22 @@ impl Store {
                     if previous_entry_mode.is_tree() != entry_mode.is_tree() {
                         let (p, m) = (path.clone(), previous_entry_mode);
                         if m.is_blob() {
-                            out.push(changed(p.as_ref(), ChangeKind::Deleted, Some(previous_oid), None)?);
+                            out.push(changed(
+                                p.as_ref(),
+                                ChangeKind::Deleted,
+                                Some(previous_oid),
+                                None,
+                            )?);
                         }
                         (path, ChangeKind::Added, None, Some(oid), entry_mode)
                     } else {
-                        (path, ChangeKind::Modified, Some(previous_oid), Some(oid), entry_mode)
+                        (
+                            path,
+                            ChangeKind::Modified,
+                            Some(previous_oid),
+                            Some(oid),
+                            entry_mode,
+                        )
                     }
                 }
             };

@@ -68,7 +68,9 @@ impl Snapshot {
     /// Empty if there is no such directory.
     pub fn list(&self, prefix: &RepoPath) -> Result<Vec<(RepoPath, ObjectId)>, Error> {
         let repo = self.repo.to_thread_local();
-        let root = repo.find_tree(self.tree).map_err(Error::git("read a tree"))?;
+        let root = repo
+            .find_tree(self.tree)
+            .map_err(Error::git("read a tree"))?;
         let found = root
             .lookup_entry(prefix.as_str().split('/'))
             .map_err(Error::git("look up a path"))?;
@@ -89,9 +91,7 @@ fn entry(repo: &gix::Repository, tree: ObjectId, path: &str) -> Result<Option<Ob
     let found = root
         .lookup_entry(path.split('/'))
         .map_err(Error::git("look up a path"))?;
-    Ok(found
-        .filter(|e| e.mode().is_blob())
-        .map(|e| e.object_id()))
+    Ok(found.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
 }
 
 fn blob(repo: &gix::Repository, id: ObjectId) -> Result<Vec<u8>, Error> {
