@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench store_commit` (about 3 minutes on 2 cores), or with `--quick` /
 //! `MAILU_BENCH_QUICK=1` for a smoke run. `MAILU_BENCH_DIR` picks the file system (default: the
-//! temp dir), `MAILU_BENCH_SETTLE_SECS` the pause after `git gc` (default 30). Prints one table;
+//! temp dir), `MAILU_BENCH_SETTLE_SECS` the pause after `git gc` (default 30), `MAILU_BENCH_ONLY=nested|flat` one layout. Prints one table;
 //! figures go to docs/store.md.
 
 // A benchmark is a test program: a failed step should stop it loudly.
@@ -31,6 +31,8 @@ struct Counts {
 }
 
 struct Layout {
+    /// For `MAILU_BENCH_ONLY=nested|flat`.
+    key: &'static str,
     name: &'static str,
     domains: usize,
     users: usize,
@@ -276,11 +278,13 @@ fn main() {
     };
     let layouts = [
         Layout {
+            key: "nested",
             name: "1,000 domains × 100 users",
             domains: 1000,
             users: 100,
         },
         Layout {
+            key: "flat",
             name: "1 domain × 100,000 users",
             domains: 1,
             users: 100_000,
@@ -307,7 +311,10 @@ fn main() {
             None => tempfile::tempdir().unwrap(),
         })
         .collect();
+    let only = std::env::var("MAILU_BENCH_ONLY").ok();
     for (layout, dir) in layouts.iter().zip(&dirs) {
-        run(dir.path(), layout, &counts, settle);
+        if only.as_deref().is_none_or(|o| o == layout.key) {
+            run(dir.path(), layout, &counts, settle);
+        }
     }
 }

@@ -40,38 +40,65 @@ pub(super) fn loose_path(objects: &Path, id: &ObjectId) -> PathBuf {
 /// may have been created). An id whose loose file was written earlier by a commit that then failed is
 /// synced too: this commit is the first to reference it.
 pub(super) fn sync_objects(objects: &Path, ids: &[ObjectId]) -> Result<(), Error> {
+    let mut files = Vec::with_capacity(ids.len());
     let mut dirs = BTreeSet::new();
     for id in ids {
         let path = loose_path(objects, id);
-        match File::open(&path) {
-            Ok(file) => {
-                rustix::fs::fsync(&file)
-                    .map_err(|e| Error::io("fsync an object", &path)(e.into()))?;
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => {
                 if let Some(dir) = path.parent() {
                     dirs.insert(dir.to_owned());
                 }
+                files.push(path);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("open an object", &path)(e)),
+            Err(e) => return Err(Error::io("look for an object", &path)(e)),
         }
     }
-    for dir in &dirs {
-        sync_path(dir)?;
-    }
-    sync_path(objects)
+    files.extend(dirs);
+    files.push(objects.to_owned());
+    sync_all(&files)
+}
+
+/// `fsync`s every path, concurrently. The order among them does not matter (all must be durable
+/// before the ref moves), and concurrent fsyncs on one file system share journal commits and device
+/// flushes instead of paying one each.
+pub(super) fn sync_all(paths: &[PathBuf]) -> Result<(), Error> {
+    let Some((first, rest)) = paths.split_first() else {
+        return Ok(());
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = rest
+            .iter()
+            .map(|path| scope.spawn(move || sync_path(path)))
+            .collect();
+        let mut result = sync_path(first);
+        for handle in others {
+            let outcome = handle.join().unwrap_or_else(|_| {
+                Err(Error::Io {
+                    action: "fsync (the syncing thread panicked)",
+                    path: first.clone(),
+                    source: std::io::Error::other("panic"),
+                })
+            });
+            result = result.and(outcome);
+        }
+        result
+    })
 }
 
 /// Syncs the files of a ref after it moved: the ref, its reflog and both directories.
 pub(super) fn sync_ref(repo_dir: &Path, name: &str) -> Result<(), Error> {
     let reference = repo_dir.join(name);
     let log = repo_dir.join("logs").join(name);
-    for file in [&reference, &log] {
-        sync_path(file)?;
+    let mut paths = Vec::with_capacity(4);
+    for file in [reference, log] {
         if let Some(dir) = file.parent() {
-            sync_path(dir)?;
+            paths.push(dir.to_owned());
         }
+        paths.push(file);
     }
-    Ok(())
+    sync_all(&paths)
 }
 
 /// `fsync` one file or directory.

@@ -40,12 +40,27 @@ enum Event {
 /// The successful calls of a `strace -f -y` log, in order.
 fn parse(trace: &str) -> Vec<Event> {
     let mut out = Vec::new();
-    for line in trace.lines() {
+    // With threads, a call may be split: `PID fsync(7</x> <unfinished ...>` then
+    // `PID <... fsync resumed>) = 0`. Join the halves by pid.
+    let mut pending: std::collections::HashMap<String, String> = Default::default();
+    for raw in trace.lines() {
+        let pid = raw.split(' ').next().unwrap_or_default().to_owned();
+        let line = if let Some(head) = raw.strip_suffix(" <unfinished ...>") {
+            pending.insert(pid, head.to_owned());
+            continue;
+        } else if let Some((_, tail)) = raw.split_once(" resumed>") {
+            match pending.remove(&pid) {
+                Some(head) => format!("{head}{tail}"),
+                None => continue,
+            }
+        } else {
+            raw.to_owned()
+        };
         // `PID name(args) = result`; failed calls end in `= -1 ERRNO (...)`.
         let Some((call, result)) = line.rsplit_once(" = ") else {
             continue;
         };
-        if result.starts_with('-') || line.contains("<unfinished") {
+        if result.starts_with('-') {
             continue;
         }
         let call = call
