@@ -171,9 +171,8 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, Error> {
         // Isolated: only the repository's own config counts, never the server user's ~/.gitconfig.
         // The override keeps reflogs on even if someone edited the config file.
-        let options = gix::open::Options::isolated()
-            .config_overrides(["core.logAllRefUpdates=always"])
-            .strict_config(true);
+        let options =
+            gix::open::Options::isolated().config_overrides(["core.logAllRefUpdates=always"]);
         let repo =
             gix::ThreadSafeRepository::open_opts(path, options).map_err(|source| Error::Open {
                 path: path.to_owned(),

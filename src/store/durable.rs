@@ -68,16 +68,21 @@ pub(super) fn sync_all(paths: &[PathBuf]) -> Result<(), Error> {
         return Ok(());
     };
     std::thread::scope(|scope| {
-        let others: Vec<_> = rest
-            .iter()
-            .map(|path| scope.spawn(move || sync_path(path)))
-            .collect();
-        let mut result = sync_path(first);
-        for handle in others {
+        let mut result = Ok(());
+        let mut others = Vec::with_capacity(rest.len());
+        for path in rest {
+            // If no thread can be made (a resource limit), sync on this one: slower, still durable.
+            match std::thread::Builder::new().spawn_scoped(scope, move || sync_path(path)) {
+                Ok(handle) => others.push((path, handle)),
+                Err(_) => result = result.and(sync_path(path)),
+            }
+        }
+        result = result.and(sync_path(first));
+        for (path, handle) in others {
             let outcome = handle.join().unwrap_or_else(|_| {
                 Err(Error::Io {
                     action: "fsync (the syncing thread panicked)",
-                    path: first.clone(),
+                    path: path.clone(),
                     source: std::io::Error::other("panic"),
                 })
             });
