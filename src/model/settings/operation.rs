@@ -326,8 +326,8 @@ impl History {
         );
     }
 
-    /// Whether cleanup keeps a version: it is among the last `keep_last` (`rank` 0 = newest), or
-    /// younger than `keep_days` at `now`. Tags and the hold ref are kept by the caller regardless.
+    /// Whether cleanup keeps a version: it is among the last `keep_last` (`rank` 0 = newest), or its
+    /// `age` is under `keep_days` days. Tags and the hold ref are kept by the caller regardless.
     pub fn keeps(&self, rank: usize, age: std::time::Duration) -> bool {
         let by_count = rank < usize::try_from(self.keep_last).unwrap_or(usize::MAX);
         let by_age = age < std::time::Duration::from_secs(u64::from(self.keep_days) * 86_400);
