@@ -198,3 +198,42 @@ fn serde_keeps_the_written_text() {
         .to_string();
     assert!(bad.contains("has 4 fields"), "{bad}");
 }
+
+/// The expressions given to tokio-cron-scheduler, parsed the way it parses them (croner, seconds
+/// required, day fields ANDed), fire at exactly the times `next_after` computes.
+#[test]
+fn scheduler_form_agrees_with_next_after() {
+    use croner::parser::{CronParser, Seconds};
+    let parser = CronParser::builder()
+        .seconds(Seconds::Required)
+        .dom_and_dow(true)
+        .build();
+    for expr in [
+        "30 3 * * *",
+        "0 4 * * 0",
+        "0 0 1 * mon",
+        "0 0 */2 * mon",
+        "*/15 9-17 * * mon-fri",
+        "5 0 13 * fri",
+        "0 12 29 2 *",
+        "0 6 1,15 jan,jul 7",
+    ] {
+        let ours = Schedule::parse(expr).unwrap();
+        let crons: Vec<_> = ours
+            .to_scheduler()
+            .iter()
+            .map(|e| parser.parse(e).unwrap())
+            .collect();
+        let mut t = at("2024-01-01T00:00:00Z");
+        for _ in 0..40 {
+            let expected = ours.next_after(t).unwrap();
+            let theirs = crons
+                .iter()
+                .map(|c| c.find_next_occurrence(&t, false).unwrap())
+                .min()
+                .unwrap();
+            assert_eq!(theirs, expected, "{expr} after {t}");
+            t = expected;
+        }
+    }
+}
