@@ -2,10 +2,14 @@
 //! and the rules that hold across files. No IO: callers hand in file contents and get a validated
 //! [`Config`] or every problem at once, as [`Diagnostics`].
 
+pub mod cron;
 pub mod diagnostic;
+pub mod file_type;
 pub mod name;
 pub mod path;
+pub mod settings;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Problem};
+pub use file_type::FileType;
 pub use name::{DomainName, Email, Localpart, NameError, SecretRef, ServiceName};
 pub use path::{Entry, PathError, RepoPath};
