@@ -3,9 +3,13 @@
 //! [`Config`] or every problem at once, as [`Diagnostics`].
 
 pub mod diagnostic;
+pub mod file_type;
 pub mod name;
 pub mod path;
+pub mod settings;
+pub mod toml_file;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Problem};
+pub use file_type::FileType;
 pub use name::{DomainName, Email, Localpart, NameError, SecretRef, ServiceName};
 pub use path::{Entry, PathError, RepoPath};
