@@ -2,12 +2,19 @@
 //! and the rules that hold across files. No IO: callers hand in file contents and get a validated
 //! [`Config`] or every problem at once, as [`Diagnostics`].
 
+pub mod alias;
+pub mod date;
 pub mod diagnostic;
+pub mod domain;
 pub mod file_type;
+pub mod item_id;
 pub mod name;
 pub mod path;
+pub mod relay;
+pub mod service;
 pub mod settings;
 pub mod toml_file;
+pub mod user;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Problem};
 pub use file_type::FileType;
