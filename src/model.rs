@@ -7,6 +7,7 @@ pub mod config;
 pub mod date;
 pub mod diagnostic;
 pub mod domain;
+pub mod edit;
 pub mod file_type;
 pub mod item_id;
 pub mod load;
