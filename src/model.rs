@@ -20,8 +20,8 @@ pub mod settings;
 pub mod toml_file;
 pub mod user;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Problem};
 pub use config::{Config, DomainEntry, Fqdn};
+pub use diagnostic::{Diagnostic, Diagnostics, Problem};
 pub use file_type::FileType;
 pub use load::load;
 pub use name::{DomainName, Email, Localpart, NameError, SecretRef, ServiceName};

@@ -115,7 +115,10 @@ impl Config {
         };
         let local = email.local.as_str();
         // Mailu strips the recipient delimiter (`+` by default) before looking an address up.
-        let base = local.split_once('+').map(|(b, _)| b).filter(|b| !b.is_empty());
+        let base = local
+            .split_once('+')
+            .map(|(b, _)| b)
+            .filter(|b| !b.is_empty());
         Some(found(local) || base.is_some_and(found))
     }
 
@@ -124,7 +127,8 @@ impl Config {
     pub fn referrers(&self, email: &Email) -> Vec<(RepoPath, String)> {
         let target_domain = self.local_domain(&email.domain).unwrap_or(&email.domain);
         let same = |d: &Email| {
-            d.local == email.local && self.local_domain(&d.domain).unwrap_or(&d.domain) == target_domain
+            d.local == email.local
+                && self.local_domain(&d.domain).unwrap_or(&d.domain) == target_domain
         };
         let mut out = Vec::new();
         for (name, entry) in &self.domains {
@@ -136,7 +140,10 @@ impl Config {
             for (local, alias) in &entry.aliases {
                 for (i, d) in alias.destination.iter().enumerate() {
                     if same(d) {
-                        let at = Email { local: local.clone(), domain: name.clone() };
+                        let at = Email {
+                            local: local.clone(),
+                            domain: name.clone(),
+                        };
                         out.push((RepoPath::alias(&at), format!("destination.{i}")));
                     }
                 }
@@ -162,7 +169,9 @@ impl Config {
         let mut taken = Vec::new();
         for (i, t) in user.tokens.iter().enumerate() {
             match self.tokens.get(&t.id) {
-                Some(owner) if owner != email => taken.push((format!("tokens.{i}.id"), owner.clone())),
+                Some(owner) if owner != email => {
+                    taken.push((format!("tokens.{i}.id"), owner.clone()))
+                }
                 Some(_) => {}
                 None => {
                     self.tokens.insert(t.id.clone(), email.clone());

@@ -56,7 +56,9 @@ impl<'de> serde::Deserialize<'de> for Date {
                     serde::de::value::MapAccessDeserializer::new(map),
                 )?;
                 match (dt.date, dt.time, dt.offset) {
-                    (Some(date), None, None) => Date::parse(&date.to_string()).map_err(A::Error::custom),
+                    (Some(date), None, None) => {
+                        Date::parse(&date.to_string()).map_err(A::Error::custom)
+                    }
                     _ => Err(A::Error::custom(format!(
                         "`{dt}` is not a plain date (YYYY-MM-DD, no time)"
                     ))),

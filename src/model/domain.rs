@@ -52,7 +52,10 @@ impl Default for Domain {
 impl FileType for Domain {
     fn validate(&self, problems: &mut Vec<Problem>) {
         check_comment(&self.comment, "comment", problems);
-        for (field, value) in [("max_users", self.max_users), ("max_aliases", self.max_aliases)] {
+        for (field, value) in [
+            ("max_users", self.max_users),
+            ("max_aliases", self.max_aliases),
+        ] {
             if value < -1 {
                 problems.push(Problem::new(field, "must be -1 (no limit) or at least 0"));
             }
@@ -115,8 +118,11 @@ mod tests {
 
     #[test]
     fn limits_below_minus_one_are_refused() {
-        let err = parse::<Domain>("domains/a.com/domain.toml", "comment = \"x\"\nmax_users = -2\n")
-            .unwrap_err();
+        let err = parse::<Domain>(
+            "domains/a.com/domain.toml",
+            "comment = \"x\"\nmax_users = -2\n",
+        )
+        .unwrap_err();
         assert_eq!(err[0].line, Some(2));
         assert_eq!(err[0].field.as_deref(), Some("max_users"));
     }

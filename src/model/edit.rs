@@ -55,7 +55,12 @@ fn canonical(item: &Item) -> String {
     doc.to_string()
 }
 
-fn merge_tables(file: &mut dyn TableLike, base: Option<&dyn TableLike>, new: &dyn TableLike, at: Place) {
+fn merge_tables(
+    file: &mut dyn TableLike,
+    base: Option<&dyn TableLike>,
+    new: &dyn TableLike,
+    at: Place,
+) {
     let keys: Vec<String> = file.iter().map(|(k, _)| k.to_owned()).collect();
     // Comments above a removed key that are not about that key move to the next key kept.
     let mut carried = String::new();
@@ -129,7 +134,11 @@ fn merge_item(file: &mut Item, base: Option<&Item>, new: &Item) {
     if file.is_table_like() && new.is_table_like() {
         let base = base.and_then(Item::as_table_like);
         let new = new.as_table_like().expect("checked to be table-like");
-        let at = if file.is_value() { Place::Inline } else { Place::Table };
+        let at = if file.is_value() {
+            Place::Inline
+        } else {
+            Place::Table
+        };
         let file = file.as_table_like_mut().expect("checked to be table-like");
         merge_tables(file, base, new, at);
         return;

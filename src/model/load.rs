@@ -33,6 +33,9 @@ enum Parsed {
 /// A model file to parse: its path, what it is, its bytes.
 type Job<'a> = (&'a RepoPath, Entry, &'a [u8]);
 
+/// A parsed job: the path, what it is, and the object or the file's problems.
+type Done<'a> = (&'a RepoPath, Entry, Result<Parsed, Vec<Diagnostic>>);
+
 /// Loads and validates a whole tree.
 pub fn load(files: &BTreeMap<RepoPath, Vec<u8>>) -> Result<Config, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
@@ -80,7 +83,13 @@ pub fn load(files: &BTreeMap<RepoPath, Vec<u8>>) -> Result<Config, Diagnostics> 
         match parsed {
             Parsed::Settings(s) => settings = Some(s),
             Parsed::Domain(name, domain) => {
-                config.domains.insert(name, DomainEntry { domain, ..Default::default() });
+                config.domains.insert(
+                    name,
+                    DomainEntry {
+                        domain,
+                        ..Default::default()
+                    },
+                );
             }
             Parsed::User(email, user) => users.push((path, email, user)),
             Parsed::Alias(email, alias) => aliases.push((path, email, alias)),
@@ -127,7 +136,9 @@ pub fn load(files: &BTreeMap<RepoPath, Vec<u8>>) -> Result<Config, Diagnostics> 
             .get(&path)
             .map(|b| String::from_utf8_lossy(b))
             .unwrap_or_default();
-        diagnostics.0.extend(with_lines(path.as_str(), &text, &problems));
+        diagnostics
+            .0
+            .extend(with_lines(path.as_str(), &text, &problems));
     }
     diagnostics.into_result(config)
 }
@@ -142,7 +153,12 @@ fn index(config: &mut Config) {
     let alternatives: Vec<(DomainName, DomainName)> = config
         .domains
         .iter()
-        .flat_map(|(name, e)| e.domain.alternatives.iter().map(move |a| (a.clone(), name.clone())))
+        .flat_map(|(name, e)| {
+            e.domain
+                .alternatives
+                .iter()
+                .map(move |a| (a.clone(), name.clone()))
+        })
         .collect();
     for (alt, of) in alternatives {
         let _ = config.claim_fqdn(alt, Fqdn::Alternative(of));
@@ -155,9 +171,18 @@ fn index(config: &mut Config) {
         .domains
         .iter()
         .flat_map(|(d, e)| {
-            e.users.iter().filter(|(_, u)| !u.tokens.is_empty() || !u.fetches.is_empty()).map(
-                move |(l, u)| (Email { local: l.clone(), domain: d.clone() }, u.clone()),
-            )
+            e.users
+                .iter()
+                .filter(|(_, u)| !u.tokens.is_empty() || !u.fetches.is_empty())
+                .map(move |(l, u)| {
+                    (
+                        Email {
+                            local: l.clone(),
+                            domain: d.clone(),
+                        },
+                        u.clone(),
+                    )
+                })
         })
         .collect();
     for (email, user) in users {
@@ -166,28 +191,53 @@ fn index(config: &mut Config) {
 }
 
 /// Runs the cross-file rules on every object that parsed.
-fn check_all(config: &Config, broken: &HashSet<RepoPath>, found: &mut Vec<(RepoPath, Vec<Problem>)>) {
+fn check_all(
+    config: &Config,
+    broken: &HashSet<RepoPath>,
+    found: &mut Vec<(RepoPath, Vec<Problem>)>,
+) {
     let mut push = |path: RepoPath, problems: Vec<Problem>| {
         if !problems.is_empty() && !broken.contains(&path) {
             found.push((path, problems));
         }
     };
     for (name, entry) in &config.domains {
-        push(RepoPath::domain(name), rules::check_domain(config, name, &entry.domain));
+        push(
+            RepoPath::domain(name),
+            rules::check_domain(config, name, &entry.domain),
+        );
         for (local, user) in &entry.users {
-            let email = Email { local: local.clone(), domain: name.clone() };
-            push(RepoPath::user(&email), rules::check_user(config, &email, user));
+            let email = Email {
+                local: local.clone(),
+                domain: name.clone(),
+            };
+            push(
+                RepoPath::user(&email),
+                rules::check_user(config, &email, user),
+            );
         }
         for (local, alias) in &entry.aliases {
-            let email = Email { local: local.clone(), domain: name.clone() };
-            push(RepoPath::alias(&email), rules::check_alias(config, &email, alias));
+            let email = Email {
+                local: local.clone(),
+                domain: name.clone(),
+            };
+            push(
+                RepoPath::alias(&email),
+                rules::check_alias(config, &email, alias),
+            );
         }
     }
     for (name, relay) in &config.relays {
-        push(RepoPath::relay(name), rules::check_relay(config, name, relay));
+        push(
+            RepoPath::relay(name),
+            rules::check_relay(config, name, relay),
+        );
     }
     for (name, service) in &config.services {
-        push(RepoPath::service(name), rules::check_service(config, service));
+        push(
+            RepoPath::service(name),
+            rules::check_service(config, service),
+        );
     }
 }
 
@@ -210,7 +260,13 @@ fn with_lines(file: &str, text: &str, problems: &[Problem]) -> Vec<Diagnostic> {
 fn placeholder(entry: Entry) -> Option<Parsed> {
     Some(match entry {
         Entry::Domain(name) => Parsed::Domain(name, Domain::default()),
-        Entry::User(email) => Parsed::User(email, User { quota_bytes: 0, ..User::default() }),
+        Entry::User(email) => Parsed::User(
+            email,
+            User {
+                quota_bytes: 0,
+                ..User::default()
+            },
+        ),
         Entry::Alias(email) => Parsed::Alias(email, Alias::default()),
         Entry::Relay(name) => Parsed::Relay(name, Relay::default()),
         _ => return None,
@@ -218,8 +274,10 @@ fn placeholder(entry: Entry) -> Option<Parsed> {
 }
 
 /// Parses every job, on all cores when there are many.
-fn parse_all(jobs: Vec<Job<'_>>) -> Vec<(&RepoPath, Entry, Result<Parsed, Vec<Diagnostic>>)> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+fn parse_all(jobs: Vec<Job<'_>>) -> Vec<Done<'_>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     if threads == 1 || jobs.len() < 256 {
         return jobs.into_iter().map(parse_one).collect();
     }
@@ -236,12 +294,15 @@ fn parse_all(jobs: Vec<Job<'_>>) -> Vec<(&RepoPath, Entry, Result<Parsed, Vec<Di
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     })
 }
 
-fn parse_one(job: Job<'_>) -> (&RepoPath, Entry, Result<Parsed, Vec<Diagnostic>>) {
+fn parse_one(job: Job<'_>) -> Done<'_> {
     let (path, entry, bytes) = job;
     let file = path.as_str();
     let result = match std::str::from_utf8(bytes) {
@@ -276,7 +337,10 @@ fn parse_entry(entry: &Entry, file: &str, text: &str) -> Result<Parsed, Vec<Diag
 
 /// `load` only queues model files; anything else here is a bug, reported rather than panicking.
 fn unreachable_entry(file: &str) -> Result<Parsed, Vec<Diagnostic>> {
-    Err(vec![Diagnostic::file(file, "internal error: not a model file")])
+    Err(vec![Diagnostic::file(
+        file,
+        "internal error: not a model file",
+    )])
 }
 
 #[cfg(test)]

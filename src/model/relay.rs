@@ -80,7 +80,10 @@ impl Target {
                 .ok_or_else(|| fail("`[` without `]`"))?;
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| fail("expected `:port` after `]`"))?),
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| fail("expected `:port` after `]`"))?,
+                ),
             };
             (host, port)
         } else {
@@ -146,7 +149,8 @@ fn host_name(raw: &str) -> Option<String> {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
     ok.then_some(ascii)
 }
@@ -222,8 +226,11 @@ mod tests {
 
     #[test]
     fn relay_file_reports_target_line() {
-        let err = parse::<Relay>("relays/r.example.toml", "comment = \"c\"\nsmtp = \"mx:[h]\"\n")
-            .unwrap_err();
+        let err = parse::<Relay>(
+            "relays/r.example.toml",
+            "comment = \"c\"\nsmtp = \"mx:[h]\"\n",
+        )
+        .unwrap_err();
         assert_eq!(err[0].line, Some(2));
         assert_eq!(err[0].field.as_deref(), Some("smtp"));
     }

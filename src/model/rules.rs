@@ -23,13 +23,19 @@ pub fn check_domain(config: &Config, name: &DomainName, domain: &Domain) -> Vec<
         Some(Fqdn::Domain) | None => {}
         Some(other) => problems.push(Problem::new(
             "",
-            format!("the name `{name}` is already used by {}", other.describe(name)),
+            format!(
+                "the name `{name}` is already used by {}",
+                other.describe(name)
+            ),
         )),
     }
     for (i, alt) in domain.alternatives.iter().enumerate() {
         let field = format!("alternatives.{i}");
         if alt == name {
-            problems.push(Problem::new(field, "an alternative cannot be the domain's own name"));
+            problems.push(Problem::new(
+                field,
+                "an alternative cannot be the domain's own name",
+            ));
             continue;
         }
         match config.fqdn(alt) {
@@ -45,7 +51,10 @@ pub fn check_domain(config: &Config, name: &DomainName, domain: &Domain) -> Vec<
         if config.user(manager).is_none() {
             problems.push(Problem::new(
                 format!("managers.{i}"),
-                format!("`{manager}` is not a user (no {} )", super::RepoPath::user(manager)),
+                format!(
+                    "`{manager}` is not a user (no {} )",
+                    super::RepoPath::user(manager)
+                ),
             ));
         }
     }
@@ -54,7 +63,10 @@ pub fn check_domain(config: &Config, name: &DomainName, domain: &Domain) -> Vec<
         if domain.max_users >= 0 && users as u64 > domain.max_users as u64 {
             problems.push(Problem::new(
                 "max_users",
-                format!("the domain has {users} users, more than max_users = {}", domain.max_users),
+                format!(
+                    "the domain has {users} users, more than max_users = {}",
+                    domain.max_users
+                ),
             ));
         }
         let aliases = entry.aliases.len();
@@ -116,7 +128,10 @@ pub fn check_user(config: &Config, email: &Email, user: &User) -> Vec<Problem> {
     if entry.aliases.contains_key(&email.local) {
         problems.push(Problem::new(
             "",
-            format!("an alias with the same address exists ({})", super::RepoPath::alias(email)),
+            format!(
+                "an alias with the same address exists ({})",
+                super::RepoPath::alias(email)
+            ),
         ));
     }
     let cap = entry.domain.max_quota_bytes;
@@ -202,7 +217,10 @@ pub fn check_relay(config: &Config, name: &DomainName, _relay: &Relay) -> Vec<Pr
         Some(Fqdn::Relay) | None => Vec::new(),
         Some(other) => vec![Problem::new(
             "",
-            format!("the name `{name}` is already used by {}", other.describe(name)),
+            format!(
+                "the name `{name}` is already used by {}",
+                other.describe(name)
+            ),
         )],
     }
 }

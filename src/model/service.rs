@@ -185,8 +185,10 @@ fn default_mode() -> String {
 impl FileMode {
     /// The mode as bits, when it is valid octal up to `07777`.
     pub fn bits(&self) -> Option<u32> {
-        let ok = (3..=4).contains(&self.mode.len()) && self.mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
-        ok.then(|| u32::from_str_radix(&self.mode, 8).ok()).flatten()
+        let ok = (3..=4).contains(&self.mode.len())
+            && self.mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        ok.then(|| u32::from_str_radix(&self.mode, 8).ok())
+            .flatten()
     }
 }
 
@@ -209,16 +211,19 @@ impl serde::Serialize for Duration {
 impl<'de> serde::Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        humantime::parse_duration(&raw)
-            .map(Duration)
-            .map_err(|e| serde::de::Error::custom(format!("`{raw}` is not a duration (`30s`, `2m`): {e}")))
+        humantime::parse_duration(&raw).map(Duration).map_err(|e| {
+            serde::de::Error::custom(format!("`{raw}` is not a duration (`30s`, `2m`): {e}"))
+        })
     }
 }
 
 impl FileType for Service {
     fn validate(&self, problems: &mut Vec<Problem>) {
         if self.image.is_empty() || self.image.contains(char::is_whitespace) {
-            problems.push(Problem::new("image", "must be an image reference such as `name:tag`"));
+            problems.push(Problem::new(
+                "image",
+                "must be an image reference such as `name:tag`",
+            ));
         }
         for (i, arg) in self.command.iter().enumerate() {
             if arg.contains('\0') {
@@ -232,7 +237,10 @@ impl FileType for Service {
         }
         for (i, cmd) in self.pre_start.iter().enumerate() {
             if cmd.trim().is_empty() {
-                problems.push(Problem::new(format!("pre_start.{i}"), "is an empty command"));
+                problems.push(Problem::new(
+                    format!("pre_start.{i}"),
+                    "is an empty command",
+                ));
             }
         }
         for name in self.env.keys() {
@@ -262,7 +270,10 @@ impl FileType for Service {
                 problems.push(Problem::new("reload.command", "must not be empty"));
             }
             if reload.paths.is_empty() {
-                problems.push(Problem::new("reload.paths", "must name at least one path or glob"));
+                problems.push(Problem::new(
+                    "reload.paths",
+                    "must name at least one path or glob",
+                ));
             }
             for (i, p) in reload.paths.iter().enumerate() {
                 check_abs(p, &format!("reload.paths.{i}"), problems);
@@ -300,7 +311,10 @@ impl Service {
     fn validate_ports(&self, problems: &mut Vec<Problem>) {
         for (i, port) in self.ports.iter().enumerate() {
             if port.host_port == 0 {
-                problems.push(Problem::new(format!("ports.{i}.host_port"), "must be 1 to 65535"));
+                problems.push(Problem::new(
+                    format!("ports.{i}.host_port"),
+                    "must be 1 to 65535",
+                ));
             }
             if port.container_port == 0 {
                 problems.push(Problem::new(
@@ -309,7 +323,9 @@ impl Service {
                 ));
             }
             let same = |p: &Port| {
-                p.host_port == port.host_port && p.protocol == port.protocol && p.host_ip == port.host_ip
+                p.host_port == port.host_port
+                    && p.protocol == port.protocol
+                    && p.host_ip == port.host_ip
             };
             if self.ports[..i].iter().any(same) {
                 problems.push(Problem::new(
@@ -323,7 +339,10 @@ impl Service {
     fn validate_volumes(&self, problems: &mut Vec<Problem>) {
         for (i, volume) in self.volumes.iter().enumerate() {
             if !is_docker_name(&volume.name) {
-                problems.push(Problem::new(format!("volumes.{i}.name"), docker_name_rule()));
+                problems.push(Problem::new(
+                    format!("volumes.{i}.name"),
+                    docker_name_rule(),
+                ));
             }
             check_abs(&volume.target, &format!("volumes.{i}.target"), problems);
             if self.volumes[..i].iter().any(|v| v.target == volume.target) {
@@ -337,11 +356,13 @@ impl Service {
 }
 
 fn check_abs(path: &str, field: &str, problems: &mut Vec<Problem>) {
-    let ok = path.starts_with('/')
-        && !path.contains('\0')
-        && !path.split('/').any(|part| part == "..");
+    let ok =
+        path.starts_with('/') && !path.contains('\0') && !path.split('/').any(|part| part == "..");
     if !ok {
-        problems.push(Problem::new(field, "must be an absolute path in the container, without `..`"));
+        problems.push(Problem::new(
+            field,
+            "must be an absolute path in the container, without `..`",
+        ));
     }
 }
 
@@ -367,7 +388,11 @@ mod tests {
 
     fn first(text: &str) -> (Option<u32>, String, String) {
         let err = parse::<Service>(FILE, text).unwrap_err();
-        (err[0].line, err[0].field.clone().unwrap_or_default(), err[0].message.clone())
+        (
+            err[0].line,
+            err[0].field.clone().unwrap_or_default(),
+            err[0].message.clone(),
+        )
     }
 
     #[test]
@@ -396,7 +421,12 @@ paths = ["/etc/postfix/**"]
         assert_eq!(s.health.as_ref().unwrap().interval.0.as_secs(), 60);
         assert_eq!(s.health.as_ref().unwrap().retries, 3);
         assert!(s.reload.as_ref().unwrap().covers("/etc/postfix/main.cf"));
-        assert!(!s.reload.as_ref().unwrap().covers("/etc/dovecot/dovecot.conf"));
+        assert!(
+            !s.reload
+                .as_ref()
+                .unwrap()
+                .covers("/etc/dovecot/dovecot.conf")
+        );
         assert_eq!(s.files[0].bits(), Some(0o644));
         assert!(matches!(s.env["RELAY_PASSWORD"], EnvValue::Secret(_)));
         // What is written reads back the same.
@@ -408,18 +438,22 @@ paths = ["/etc/postfix/**"]
     fn bad_fields_are_named_with_lines() {
         let (line, field, _) = first("image = \"x\"\npull = \"sometimes\"\n");
         assert_eq!((line, field.as_str()), (Some(2), "pull"));
-        let (line, field, _) = first("image = \"x\"\n[health]\ncommand = [\"true\"]\ninterval = \"soon\"\n");
+        let (line, field, _) =
+            first("image = \"x\"\n[health]\ncommand = [\"true\"]\ninterval = \"soon\"\n");
         assert_eq!((line, field.as_str()), (Some(4), "health.interval"));
         let (line, field, _) =
             first("image = \"x\"\nvolumes = [{ name = \"data\", target = \"relative\" }]\n");
         assert_eq!((line, field.as_str()), (Some(2), "volumes.0.target"));
-        let (line, field, _) = first("image = \"x\"\n\n[[files]]\npath = \"/etc/x\"\nmode = \"999\"\n");
+        let (line, field, _) =
+            first("image = \"x\"\n\n[[files]]\npath = \"/etc/x\"\nmode = \"999\"\n");
         assert_eq!((line, field.as_str()), (Some(5), "files.0.mode"));
         let (line, field, _) = first("image = \"x\"\n[env]\n1BAD = \"x\"\n");
         assert_eq!((line, field.as_str()), (Some(3), "env.1BAD"));
         let (line, field, _) = first("image = \"x\"\n[env]\nA = { secret = \"nope\" }\n");
         assert_eq!((line, field.as_str()), (Some(3), "env.A.secret"));
-        let (line, field, _) = first("image = \"x\"\nports = [{ host_port = 25, container_port = 25 },\n { host_port = 25, container_port = 26 }]\n");
+        let (line, field, _) = first(
+            "image = \"x\"\nports = [{ host_port = 25, container_port = 25 },\n { host_port = 25, container_port = 26 }]\n",
+        );
         assert_eq!((line, field.as_str()), (Some(3), "ports.1.host_port"));
     }
 }

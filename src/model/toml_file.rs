@@ -382,12 +382,17 @@ mod tests {
 
     #[test]
     fn unknown_key_suggests_and_all_problems_are_reported() {
-        let text = "name = \"x\"\ncuont = 3\n\n[[items]]\nid = \"a\"\nprot = 1\n\n[[items]]\nid = 7\n";
+        let text =
+            "name = \"x\"\ncuont = 3\n\n[[items]]\nid = \"a\"\nprot = 1\n\n[[items]]\nid = 7\n";
         let err = parse::<Sample>("s.toml", text).unwrap_err();
         assert_eq!(err.len(), 3, "{err:#?}");
         assert_eq!(err[0].line, Some(2));
         assert_eq!(err[0].field.as_deref(), Some("cuont"));
-        assert!(err[0].message.contains("did you mean `count`"), "{}", err[0].message);
+        assert!(
+            err[0].message.contains("did you mean `count`"),
+            "{}",
+            err[0].message
+        );
         assert_eq!(err[1].line, Some(6));
         assert_eq!(err[1].field.as_deref(), Some("items.0.prot"));
         assert!(err[1].message.contains("did you mean `port`"));
@@ -415,7 +420,10 @@ mod tests {
         let text = "name = \"x\"\ncount = 30\n[[items]]\nid = \"a\"\nport = 0\n";
         let err = parse::<Sample>("s.toml", text).unwrap_err();
         assert_eq!(err.len(), 2);
-        assert_eq!((err[0].line, err[0].field.as_deref()), (Some(2), Some("count")));
+        assert_eq!(
+            (err[0].line, err[0].field.as_deref()),
+            (Some(2), Some("count"))
+        );
         assert_eq!(
             (err[1].line, err[1].field.as_deref()),
             (Some(5), Some("items.0.port"))

@@ -128,21 +128,33 @@ impl FileType for User {
             problems.push(Problem::new("reply_enddate", "is before reply_startdate"));
         }
         if self.displayed_name.chars().count() > 160 {
-            problems.push(Problem::new("displayed_name", "is longer than 160 characters"));
+            problems.push(Problem::new(
+                "displayed_name",
+                "is longer than 160 characters",
+            ));
         }
         if self.reply_subject.chars().count() > 255 {
-            problems.push(Problem::new("reply_subject", "is longer than 255 characters"));
+            problems.push(Problem::new(
+                "reply_subject",
+                "is longer than 255 characters",
+            ));
         }
         let token_ids: Vec<_> = self.tokens.iter().map(|t| &t.id).collect();
         for (i, id) in token_ids.iter().enumerate() {
             if token_ids[..i].contains(id) {
-                problems.push(Problem::new(format!("tokens.{i}.id"), format!("token id `{id}` is used twice")));
+                problems.push(Problem::new(
+                    format!("tokens.{i}.id"),
+                    format!("token id `{id}` is used twice"),
+                ));
             }
         }
         let fetch_ids: Vec<_> = self.fetches.iter().map(|f| &f.id).collect();
         for (i, id) in fetch_ids.iter().enumerate() {
             if fetch_ids[..i].contains(id) {
-                problems.push(Problem::new(format!("fetches.{i}.id"), format!("fetch id `{id}` is used twice")));
+                problems.push(Problem::new(
+                    format!("fetches.{i}.id"),
+                    format!("fetch id `{id}` is used twice"),
+                ));
             }
         }
         for (i, token) in self.tokens.iter().enumerate() {

@@ -63,8 +63,14 @@ fn removed_fields_and_tokens_go_and_comments_follow_their_token() {
     assert!(!out.contains("comment ="), "{out}");
     assert!(!out.contains("quota_bytes"), "{out}");
     assert!(!out.contains("t1") && !out.contains("His phone"), "{out}");
-    assert!(out.contains("# His laptop.\n[[tokens]]\nid = \"t2\""), "{out}");
-    assert!(out.contains("enabled = true          # written out by hand"), "{out}");
+    assert!(
+        out.contains("# His laptop.\n[[tokens]]\nid = \"t2\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("enabled = true          # written out by hand"),
+        "{out}"
+    );
     assert!(out.starts_with("# Bob, from accounting.\n"), "{out}");
     assert_eq!(user(&out), u);
 }
@@ -74,7 +80,10 @@ fn a_default_written_by_hand_changes_when_the_value_does() {
     let mut u = user(HAND_WRITTEN);
     u.enabled = false;
     let out = update(HAND_WRITTEN, &u).unwrap();
-    assert!(out.contains("enabled = false          # written out by hand"), "{out}");
+    assert!(
+        out.contains("enabled = false          # written out by hand"),
+        "{out}"
+    );
     assert_eq!(user(&out), u);
 }
 
@@ -86,8 +95,14 @@ fn new_tokens_are_appended() {
     u.tokens.push(token);
     u.forward_destination = vec![crate::model::Email::parse("x@y.net").unwrap()];
     let out = update(HAND_WRITTEN, &u).unwrap();
-    assert!(out.contains("# His phone.\n[[tokens]]\nid = \"t1\""), "{out}");
-    assert!(out.trim_end().ends_with("id = \"t3\"\npassword = \"$p1\""), "{out}");
+    assert!(
+        out.contains("# His phone.\n[[tokens]]\nid = \"t1\""),
+        "{out}"
+    );
+    assert!(
+        out.trim_end().ends_with("id = \"t3\"\npassword = \"$p1\""),
+        "{out}"
+    );
     assert_eq!(user(&out), u);
 }
 
@@ -99,10 +114,17 @@ fn inline_tables_stay_inline() {
         "LANG".into(),
         crate::model::service::EnvValue::Plain("C".into()),
     );
-    s.reload.as_mut().unwrap().paths.push("/etc/postfix/maps/*".into());
+    s.reload
+        .as_mut()
+        .unwrap()
+        .paths
+        .push("/etc/postfix/maps/*".into());
     let out = update(text, &s).unwrap();
     assert!(out.starts_with("# The MTA.\n"), "{out}");
-    assert!(out.contains("env = { TZ = \"UTC\", LANG = \"C\" } # zone"), "{out}");
+    assert!(
+        out.contains("env = { TZ = \"UTC\", LANG = \"C\" } # zone"),
+        "{out}"
+    );
     assert!(out.contains("[reload] # cheap"), "{out}");
     let again: Service = toml::from_str(&out).unwrap();
     assert_eq!(again, s);

@@ -54,7 +54,10 @@ impl<'de> serde::Deserialize<'de> for EnvValue {
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<EnvValue, E> {
                 Ok(EnvValue::Plain(v.to_string()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<EnvValue, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<EnvValue, A::Error> {
                 use serde::de::Error;
                 let mut secret = None;
                 while let Some(key) = map.next_key::<String>()? {

@@ -45,7 +45,10 @@ mod tests {
         assert!(matches("/etc/postfix/**", "/etc/postfix/maps/x.cf"));
         assert!(matches("/etc/**/x.cf", "/etc/x.cf"));
         assert!(matches("/etc/nginx/nginx.conf", "/etc/nginx/nginx.conf"));
-        assert!(!matches("/etc/nginx/nginx.conf", "/etc/nginx/nginx.conf.bak"));
+        assert!(!matches(
+            "/etc/nginx/nginx.conf",
+            "/etc/nginx/nginx.conf.bak"
+        ));
         assert!(matches("/a/?.txt", "/a/b.txt"));
     }
 }

@@ -53,7 +53,9 @@ impl Fetch {
         check_comment(&self.comment, &format!("{at}.comment"), problems);
         let host_ok = !self.host.is_empty()
             && self.host.len() <= 255
-            && !self.host.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/');
+            && !self
+                .host
+                .contains(|c: char| c.is_whitespace() || c.is_control() || c == '/');
         if !host_ok {
             problems.push(Problem::new(
                 format!("{at}.host"),

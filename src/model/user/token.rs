@@ -4,10 +4,10 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use super::super::Problem;
 use super::super::date::Date;
 use super::super::domain::{check_comment, duplicates};
 use super::super::item_id::ItemId;
-use super::super::Problem;
 use super::check_hash;
 
 /// One app token of a user.
@@ -68,11 +68,15 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -111,7 +115,11 @@ mod tests {
         assert!(c.contains("192.0.2.200".parse().unwrap()));
         assert!(!c.contains("192.0.3.1".parse().unwrap()));
         assert_eq!(Cidr::parse("::1").unwrap().prefix, 128);
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
         for bad in ["", "1.2.3.4/33", "x/8", "::/129", "1.2.3.4/"] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
