@@ -246,3 +246,70 @@ pub(crate) fn missing_domain(domain: &DomainName) -> Problem {
         format!("domain `{domain}` does not exist (no domains/{domain}/domain.toml)"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::{RepoPath, load};
+
+    fn config() -> Config {
+        let files: BTreeMap<RepoPath, Vec<u8>> = [
+            ("mailu.toml", ""),
+            (
+                "domains/example.com/domain.toml",
+                "max_users = 1\nmax_aliases = 1\nmax_quota_bytes = 2000000000\n",
+            ),
+            (
+                "domains/example.com/users/alice.toml",
+                "password = \"$x\"\n",
+            ),
+            (
+                "domains/example.com/aliases/info.toml",
+                "destination = [\"alice@example.com\"]\n",
+            ),
+        ]
+        .into_iter()
+        .map(|(p, t)| (RepoPath::parse(p).unwrap(), t.as_bytes().to_vec()))
+        .collect();
+        load(&files).unwrap()
+    }
+
+    fn email(s: &str) -> Email {
+        Email::parse(s).unwrap()
+    }
+
+    #[test]
+    fn one_new_object_is_checked_against_the_current_state() {
+        let config = config();
+        let bob = User {
+            password: "$x".into(),
+            ..User::default()
+        };
+        let problems = check_user(&config, &email("bob@example.com"), &bob);
+        assert!(problems[0].message.contains("max_users"), "{problems:?}");
+        // The same user as an update of an existing one is fine.
+        assert!(check_user(&config, &email("alice@example.com"), &bob).is_empty());
+        let alias = Alias {
+            destination: vec![email("ghost@example.com")],
+            ..Alias::default()
+        };
+        let problems = check_alias(&config, &email("sales@example.com"), &alias);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems[1].field, "destination.0");
+    }
+
+    #[test]
+    fn a_lowered_quota_cap_names_the_users_above_it() {
+        let config = config();
+        let domain = Domain {
+            max_quota_bytes: 1000,
+            ..Domain::default()
+        };
+        let problems =
+            check_domain_members(&config, &DomainName::parse("example.com").unwrap(), &domain);
+        assert_eq!(problems[0].field, "max_quota_bytes");
+        assert!(problems[0].message.contains("alice"));
+    }
+}

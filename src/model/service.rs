@@ -436,8 +436,9 @@ paths = ["/etc/postfix/**"]
 
     #[test]
     fn bad_fields_are_named_with_lines() {
-        let (line, field, _) = first("image = \"x\"\npull = \"sometimes\"\n");
+        let (line, field, msg) = first("image = \"x\"\npull = \"misssing\"\n");
         assert_eq!((line, field.as_str()), (Some(2), "pull"));
+        assert!(msg.contains("did you mean `missing`"), "{msg}");
         let (line, field, _) =
             first("image = \"x\"\n[health]\ncommand = [\"true\"]\ninterval = \"soon\"\n");
         assert_eq!((line, field.as_str()), (Some(4), "health.interval"));

@@ -237,15 +237,23 @@ fn locate(nodes: &[Node], field: &str) -> Option<usize> {
     }
 }
 
-/// The deepest node whose text contains `offset`.
+/// The node at `offset`: the deepest whose key holds it (serde points unknown keys at the key),
+/// else the deepest whose text holds it.
 fn node_at(nodes: &[Node], offset: usize) -> Option<&Node> {
+    let depth = |n: &&Node| n.path.matches('.').count();
     nodes
         .iter()
-        .filter(|n| match (n.start(), n.end()) {
-            (Some(start), Some(end)) => start <= offset && offset < end.max(start + 1),
-            _ => false,
+        .filter(|n| n.key.as_ref().is_some_and(|k| k.contains(&offset)))
+        .max_by_key(depth)
+        .or_else(|| {
+            nodes
+                .iter()
+                .filter(|n| match (n.start(), n.end()) {
+                    (Some(start), Some(end)) => start <= offset && offset < end.max(start + 1),
+                    _ => false,
+                })
+                .max_by_key(depth)
         })
-        .max_by_key(|n| n.path.matches('.').count())
 }
 
 /// The deepest table or array element whose value span holds all of `span` (the root when none).
@@ -285,6 +293,24 @@ fn blank(text: &mut String, nodes: &[Node], node: &Node) {
     ranges.sort_by_key(|r| r.start);
     let mut bytes = std::mem::take(text).into_bytes();
     for range in ranges {
+        let mut range = range;
+        // A table header (`[name]`, `[[name]]`) goes as a whole line: blanking only the name
+        // would leave `[ ]`, which is not TOML.
+        let line_start = bytes[..range.start.min(bytes.len())]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let first = bytes[line_start..]
+            .iter()
+            .position(|b| !b" \t".contains(b))
+            .map(|i| line_start + i);
+        if first.is_some_and(|i| bytes[i] == b'[') {
+            let line_end = bytes[range.start.min(bytes.len())..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |i| range.start + i);
+            range = line_start..range.end.max(line_end);
+        }
         let mut end = range.end.min(bytes.len());
         let mut look = end;
         while look < bytes.len() && (bytes[look] == b' ' || bytes[look] == b'\t') {
@@ -311,9 +337,16 @@ fn missing_field(message: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
-/// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" as a "did you mean" hint.
+/// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" (and the same for an enum's
+/// variants) as a "did you mean" hint.
 fn explain_unknown(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+    let (what, rest) = if let Some(rest) = message.strip_prefix("unknown field `") {
+        ("key", rest)
+    } else if let Some(rest) = message.strip_prefix("unknown variant `") {
+        ("value", rest)
+    } else {
+        return None;
+    };
     let (unknown, rest) = rest.split_once('`')?;
     let allowed: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
     let best = allowed
@@ -321,13 +354,16 @@ fn explain_unknown(message: &str) -> Option<String> {
         .map(|a| (strsim::jaro_winkler(unknown, a), *a))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0));
+    let list = allowed.join(", ");
     Some(match best {
-        Some((_, suggestion)) => format!("unknown key `{unknown}`; did you mean `{suggestion}`?"),
-        None if allowed.is_empty() => format!("unknown key `{unknown}`; this table takes no keys"),
-        None => format!(
-            "unknown key `{unknown}`; the keys allowed here are: {}",
-            allowed.join(", ")
-        ),
+        Some((_, suggestion)) => {
+            format!("unknown {what} `{unknown}`; did you mean `{suggestion}`?")
+        }
+        None if allowed.is_empty() => format!("unknown {what} `{unknown}`; none is allowed here"),
+        None if what == "key" => {
+            format!("unknown key `{unknown}`; the keys allowed here are: {list}")
+        }
+        None => format!("unknown value `{unknown}`; expected one of: {list}"),
     })
 }
 
@@ -398,6 +434,35 @@ mod tests {
         assert!(err[1].message.contains("did you mean `port`"));
         assert_eq!(err[2].line, Some(9));
         assert_eq!(err[2].field.as_deref(), Some("items.1.id"));
+    }
+
+    #[test]
+    fn unknown_table_is_reported_once_with_a_hint() {
+        let text = "name = \"x\"\n\n[itmes]\nid = \"a\"\nport = 1\n";
+        let err = parse::<Sample>("s.toml", text).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:#?}");
+        assert_eq!(err[0].line, Some(3));
+        assert_eq!(err[0].field.as_deref(), Some("itmes"));
+        assert!(
+            err[0].message.contains("did you mean `items`"),
+            "{}",
+            err[0].message
+        );
+    }
+
+    #[test]
+    fn unknown_array_of_tables_is_reported_once() {
+        let text = "name = \"x\"\n[[itmes]]\nid = \"a\"\n\n[[itmes]]\nid = \"b\"\n";
+        let err = parse::<Sample>("s.toml", text).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:#?}");
+        assert_eq!(err[0].field.as_deref(), Some("itmes"));
+    }
+
+    #[test]
+    fn dotted_keys_are_located() {
+        let err = parse::<Sample>("s.toml", "name = \"x\"\nitems.bad = 1\n").unwrap_err();
+        assert_eq!(err[0].line, Some(2));
+        assert!(err[0].field.as_deref().unwrap().starts_with("items"));
     }
 
     #[test]
