@@ -25,11 +25,20 @@ pub fn read(root: &Path) -> Result<BTreeMap<RepoPath, Vec<u8>>, Error> {
     let mut files = BTreeMap::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
-        let entries = fs::read_dir(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+        let entries = fs::read_dir(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
         for entry in entries {
-            let entry = entry.map_err(|source| Error::Io { path: dir.clone(), source })?;
+            let entry = entry.map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
             let path = entry.path();
-            let kind = entry.file_type().map_err(|source| Error::Io { path: path.clone(), source })?;
+            let kind = entry.file_type().map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
             if dir == root && entry.file_name() == ".git" {
                 continue;
             }
@@ -41,9 +50,14 @@ pub fn read(root: &Path) -> Result<BTreeMap<RepoPath, Vec<u8>>, Error> {
                 continue;
             }
             let rel = path.strip_prefix(root).unwrap_or(&path);
-            let rel = rel.to_str().ok_or_else(|| Error::NotUtf8 { path: path.clone() })?;
+            let rel = rel
+                .to_str()
+                .ok_or_else(|| Error::NotUtf8 { path: path.clone() })?;
             let repo_path = RepoPath::parse(rel)?;
-            let bytes = fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+            let bytes = fs::read(&path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
             files.insert(repo_path, bytes);
         }
     }

@@ -20,7 +20,11 @@ use crate::{data_dir, secret, server};
 pub const EXIT_INVALID: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "mailu-git", version, about = "The Mailu configuration server, on Git")]
+#[command(
+    name = "mailu-git",
+    version,
+    about = "The Mailu configuration server, on Git"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,21 +95,29 @@ pub fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAILU_GIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { data, listen } => {
-            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(server::serve(server::Options { data, listen }))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { dir } => check(&dir),
         Command::Secret { command } => match command {
-            SecretCommand::Encrypt { kind, name, recipient, data, output } => {
-                secret_encrypt(&kind, &name, recipient, data, output)
-            }
+            SecretCommand::Encrypt {
+                kind,
+                name,
+                recipient,
+                data,
+                output,
+            } => secret_encrypt(&kind, &name, recipient, data, output),
             SecretCommand::Recipient { data } => {
                 let dir = data_dir::DataDir::open(&data)?;
                 let keyring = secret::Keyring::load(&dir.secret_key())?;
@@ -118,7 +130,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// `mailu-git check DIR`: the same validation a push gets, on a working tree.
 fn check(dir: &Path) -> anyhow::Result<ExitCode> {
-    let files = crate::checkout::read(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let files =
+        crate::checkout::read(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     match crate::model::load(&files) {
         Ok(config) => {
             println!("{}: valid ({})", dir.display(), config.summary());
@@ -155,16 +168,22 @@ fn secret_encrypt(
         ),
     };
     let mut plaintext = Vec::new();
-    std::io::stdin().read_to_end(&mut plaintext).context("cannot read the secret from standard input")?;
+    std::io::stdin()
+        .read_to_end(&mut plaintext)
+        .context("cannot read the secret from standard input")?;
     let ciphertext = secret::encrypt_for_recipient(&recipient, &plaintext)?;
-    let target = output.unwrap_or_else(|| PathBuf::from(format!("secrets/{}/{}", secret_ref.kind, secret_ref.name)));
+    let target = output.unwrap_or_else(|| {
+        PathBuf::from(format!("secrets/{}/{}", secret_ref.kind, secret_ref.name))
+    });
     if target.as_os_str() == "-" {
         std::io::stdout().write_all(&ciphertext)?;
     } else {
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(&target, &ciphertext).with_context(|| format!("cannot write {}", target.display()))?;
+        std::fs::write(&target, &ciphertext)
+            .with_context(|| format!("cannot write {}", target.display()))?;
         eprintln!("mailu-git: wrote {} (commit and push it)", target.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -42,7 +42,10 @@ impl DataDir {
                 .recursive(true)
                 .mode(0o700)
                 .create(root)
-                .map_err(|source| Error::Create { path: root.to_owned(), source })?;
+                .map_err(|source| Error::Create {
+                    path: root.to_owned(),
+                    source,
+                })?;
         }
         let lock_path = root.join("lock");
         let lock = OpenOptions::new()
@@ -50,13 +53,28 @@ impl DataDir {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| Error::LockFile { path: lock_path.clone(), source })?;
+            .map_err(|source| Error::LockFile {
+                path: lock_path.clone(),
+                source,
+            })?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(Error::Busy { path: root.to_owned() }),
-            Err(fs::TryLockError::Error(source)) => return Err(Error::LockFile { path: lock_path, source }),
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Busy {
+                    path: root.to_owned(),
+                });
+            }
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(Error::LockFile {
+                    path: lock_path,
+                    source,
+                });
+            }
         }
-        Ok(DataDir { root: root.to_owned(), _lock: lock })
+        Ok(DataDir {
+            root: root.to_owned(),
+            _lock: lock,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -75,7 +93,9 @@ impl DataDir {
 
     /// Whether the data directory is readable by others, which would expose the secret key's folder.
     pub fn is_private(&self) -> bool {
-        fs::metadata(&self.root).map(|m| m.permissions().mode() & 0o077 == 0).unwrap_or(false)
+        fs::metadata(&self.root)
+            .map(|m| m.permissions().mode() & 0o077 == 0)
+            .unwrap_or(false)
     }
 }
 

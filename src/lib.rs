@@ -7,6 +7,7 @@
 pub mod checkout;
 pub mod cli;
 pub mod data_dir;
+
 pub mod model;
 pub mod password;
 pub mod repo_template;

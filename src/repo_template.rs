@@ -27,7 +27,8 @@ mod tests {
         let files = super::files().unwrap();
         assert!(files.iter().any(|(p, _)| p.as_str() == "mailu.toml"));
         for (path, _) in &files {
-            path.entry().unwrap_or_else(|e| panic!("template path {path}: {e}"));
+            path.entry()
+                .unwrap_or_else(|e| panic!("template path {path}: {e}"));
         }
     }
 }

@@ -35,7 +35,10 @@ pub enum Error {
     #[error("the embedded repository template is broken: {0}")]
     Template(#[from] model::PathError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
     #[error("a background task failed: {0}")]
@@ -54,14 +57,31 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     let (data, store) = tokio::task::spawn_blocking(move || open(&options.data)).await??;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
-        .map_err(|source| Error::Listen { addr: options.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| Error::Listen { addr: options.listen, source })?;
+        .map_err(|source| Error::Listen {
+            addr: options.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen {
+        addr: options.listen,
+        source,
+    })?;
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("mailu-git: listening on http://{addr}");
-    println!("mailu-git: health at http://{addr}/healthz; repository at {}", data.repo().display());
-    let state = AppState { store, _data: Arc::new(data) };
-    let app = Router::new().route("/healthz", get(healthz)).with_state(state);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;
+    println!(
+        "mailu-git: health at http://{addr}/healthz; repository at {}",
+        data.repo().display()
+    );
+    let state = AppState {
+        store,
+        _data: Arc::new(data),
+    };
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(Error::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -78,11 +98,23 @@ fn open(root: &std::path::Path) -> Result<(DataDir, Store), Error> {
         Store::open(&repo)?
     } else {
         let files = repo_template::files()?;
-        let store = Store::init(&repo, &files, &store::CommitMeta::server("Create the configuration repository"))?;
+        let store = Store::init(
+            &repo,
+            &files,
+            &store::CommitMeta::new(server_person(), "Create the configuration repository"),
+        )?;
         tracing::info!(path = %repo.display(), "created the configuration repository");
         store
     };
     Ok((data, store))
+}
+
+/// The author and committer of the versions the server makes on its own.
+pub fn server_person() -> store::Person {
+    store::Person {
+        name: "mailu-git".into(),
+        email: "mailu-git@localhost".into(),
+    }
 }
 
 #[derive(Serialize)]
@@ -92,18 +124,35 @@ struct Health {
     version: Option<u64>,
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, (axum::http::StatusCode, String)> {
+async fn healthz(
+    State(state): State<AppState>,
+) -> Result<Json<Health>, (axum::http::StatusCode, String)> {
     let store = state.store.clone();
-    let head = tokio::task::spawn_blocking(move || store.head_version()).await;
+    let head = tokio::task::spawn_blocking(move || {
+        let head = store.head()?;
+        let number = store.history(head, 1)?.first().map(|v| v.number);
+        Ok::<_, store::Error>((head, number))
+    })
+    .await;
     match head {
-        Ok(Ok(info)) => Ok(Json(Health { status: "ok", commit: info.commit.to_string(), version: info.number })),
+        Ok(Ok((commit, version))) => Ok(Json(Health {
+            status: "ok",
+            commit: commit.to_string(),
+            version,
+        })),
         Ok(Err(err)) => {
             tracing::error!(error = %err, "health check cannot read the repository");
-            Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "the repository cannot be read\n".into()))
+            Err((
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the repository cannot be read\n".into(),
+            ))
         }
         Err(err) => {
             tracing::error!(error = %err, "health check task failed");
-            Err((axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into()))
+            Err((
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error\n".into(),
+            ))
         }
     }
 }

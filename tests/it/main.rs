@@ -1,6 +1,9 @@
 //! Integration tests: the real `mailu-git` binary, on temporary data directories, checked with the
 //! real `git` binary. One test binary, modules by area (see house style).
 
+// Test code may panic on unexpected errors: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod serve;

@@ -4,7 +4,10 @@
 use crate::support::{TestServer, git, have_tool, mailu_git};
 
 fn get_health(url: &str) -> serde_json::Value {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let response = reqwest::get(format!("{url}/healthz")).await.unwrap();
         assert_eq!(response.status(), 200);
@@ -21,12 +24,18 @@ fn first_start_creates_the_repository_and_answers_health() {
     let repo = server.data.join("config.git");
     assert!(repo.join("HEAD").exists());
     let key = std::fs::metadata(server.data.join("secret.key")).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
     if have_tool("git") {
         let log = git(&repo, &["log", "--format=%H%n%B", "main"]);
         assert!(log.contains("Mailu-Version: 1"), "{log}");
         assert!(log.contains("Mailu-Renderer: none"), "{log}");
-        assert_eq!(health["commit"].as_str().unwrap(), log.lines().next().unwrap());
+        assert_eq!(
+            health["commit"].as_str().unwrap(),
+            log.lines().next().unwrap()
+        );
         git(&repo, &["fsck", "--strict"]);
     }
     assert!(server.stop().success());
@@ -34,24 +43,33 @@ fn first_start_creates_the_repository_and_answers_health() {
 
 #[test]
 fn a_second_server_on_the_same_data_is_refused_and_a_restart_keeps_the_version() {
-    let server = TestServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = TestServer::start_on(&data);
     let first = get_health(&server.url);
     let out = mailu_git(
-        &["serve", "--listen", "127.0.0.1:0", "--data", server.data.to_str().unwrap()],
-        &server.data,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        tmp.path(),
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("in use by another mailu-git process"), "{stderr}");
-    let data = server.data.clone();
-    let tmp = tempfile::tempdir().unwrap();
-    // Keep the data directory alive past the first server's drop.
-    let kept = tmp.path().join("data");
+    assert!(
+        stderr.contains("in use by another mailu-git process"),
+        "{stderr}"
+    );
     assert!(server.stop().success());
-    std::fs::rename(&data, &kept).unwrap();
-    let again = TestServer::start_on(&kept);
+    let again = TestServer::start_on(&data);
     let second = get_health(&again.url);
-    assert_eq!(first["commit"], second["commit"], "a restart must not make a new version");
+    assert_eq!(
+        first["commit"], second["commit"],
+        "a restart must not make a new version"
+    );
 }
 
 #[test]
@@ -62,14 +80,33 @@ fn a_clone_of_the_new_repository_passes_check_and_a_broken_edit_fails_with_file_
     let server = TestServer::start();
     let work = tempfile::tempdir().unwrap();
     let clone = work.path().join("clone");
-    git(work.path(), &["clone", "-q", server.data.join("config.git").to_str().unwrap(), "clone"]);
+    git(
+        work.path(),
+        &[
+            "clone",
+            "-q",
+            server.data.join("config.git").to_str().unwrap(),
+            "clone",
+        ],
+    );
     let ok = mailu_git(&["check", clone.to_str().unwrap()], work.path());
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 
     let settings = clone.join("mailu.toml");
     let text = std::fs::read_to_string(&settings).unwrap();
-    assert!(text.contains("\n[history]\n"), "the template has a [history] table");
-    std::fs::write(&settings, text.replacen("\n[history]\n", "\n[history]\nkeep_lats = 3\n", 1)).unwrap();
+    assert!(
+        text.contains("\n[history]\n"),
+        "the template has a [history] table"
+    );
+    std::fs::write(
+        &settings,
+        text.replacen("\n[history]\n", "\n[history]\nkeep_lats = 3\n", 1),
+    )
+    .unwrap();
     let bad = mailu_git(&["check", clone.to_str().unwrap()], work.path());
     assert_eq!(bad.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&bad.stderr);

@@ -13,7 +13,12 @@ pub fn bin() -> &'static str {
 /// Whether `tool` can be run. When it cannot, the test is skipped with a printed reason, unless
 /// `MAILU_GIT_REQUIRE_ALL=1` (CI), where a missing tool fails the test: a skipped test cannot fail.
 pub fn have_tool(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
     if !found {
         assert!(
             std::env::var("MAILU_GIT_REQUIRE_ALL").as_deref() != Ok("1"),
@@ -26,14 +31,28 @@ pub fn have_tool(tool: &str) -> bool {
 
 /// Runs `git` with the given arguments and returns its stdout; panics with stderr on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("git prints UTF-8")
 }
 
 /// Runs `mailu-git` with arguments and returns its output.
 pub fn mailu_git(args: &[&str], cwd: &Path) -> Output {
-    Command::new(bin()).args(args).current_dir(cwd).env_remove("MAILU_GIT_DATA").output().expect("mailu-git runs")
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MAILU_GIT_DATA")
+        .output()
+        .expect("mailu-git runs")
 }
 
 /// A running `mailu-git serve` on an ephemeral port. Killed when dropped.
@@ -67,27 +86,44 @@ impl TestServer {
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = loop {
-            assert!(Instant::now() < deadline, "the server did not print its address in time");
-            let line = lines.next().expect("server exited before listening").expect("readable stdout");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not print its address in time"
+            );
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("readable stdout");
             if let Some(rest) = line.strip_prefix("mailu-git: listening on ") {
                 break rest.trim().to_owned();
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
-        TestServer { child, url, data: data.to_owned(), _tmp: None }
+        TestServer {
+            child,
+            url,
+            data: data.to_owned(),
+            _tmp: None,
+        }
     }
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait works") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
