@@ -49,12 +49,14 @@ pub enum Error {
 #[derive(Clone)]
 struct AppState {
     store: Store,
+    /// The configuration at main, validated; the API will read and replace it.
+    _config: Arc<model::Config>,
     _data: Arc<DataDir>,
 }
 
 /// Opens (or creates) the data directory and serves until SIGINT or SIGTERM.
 pub async fn serve(options: Options) -> Result<(), Error> {
-    let (data, store) = tokio::task::spawn_blocking(move || open(&options.data)).await??;
+    let (data, store, config) = tokio::task::spawn_blocking(move || open(&options.data)).await??;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| Error::Listen {
@@ -73,6 +75,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     );
     let state = AppState {
         store,
+        _config: Arc::new(config),
         _data: Arc::new(data),
     };
     let app = Router::new()
@@ -87,7 +90,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
 }
 
 /// Opens the data directory, creating the secret key and the repository on first start.
-fn open(root: &std::path::Path) -> Result<(DataDir, Store), Error> {
+fn open(root: &std::path::Path) -> Result<(DataDir, Store, model::Config), Error> {
     let data = DataDir::open(root)?;
     if !data.secret_key().exists() {
         secret::Keyring::generate(&data.secret_key())?;
@@ -106,7 +109,27 @@ fn open(root: &std::path::Path) -> Result<(DataDir, Store), Error> {
         tracing::info!(path = %repo.display(), "created the configuration repository");
         store
     };
-    Ok((data, store))
+    let config = check_head(&store)?;
+    Ok((data, store, config))
+}
+
+/// Loads and validates the deployed configuration once at start, so an operator sees at once what the
+/// repository holds, or every problem in it. A broken head (possible only through a hand-edited
+/// repository) is reported, not fatal: the server must stay up to let the admin fix it.
+fn check_head(store: &Store) -> Result<model::Config, Error> {
+    let files = store.snapshot(&store::Rev::Head)?.files()?;
+    match model::load(&files) {
+        Ok(config) => {
+            tracing::info!(summary = %config.summary(), "loaded the configuration");
+            Ok(config)
+        }
+        Err(problems) => {
+            for p in problems.iter() {
+                tracing::error!(problem = %p, "the configuration at main is invalid");
+            }
+            Ok(model::Config::default())
+        }
+    }
 }
 
 /// The author and committer of the versions the server makes on its own.
