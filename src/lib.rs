@@ -5,6 +5,7 @@
 //! that writes the repository. See `docs/ARCHITECTURE.md` for the code map and the invariants.
 
 pub mod cli;
+pub mod journal;
 pub mod model;
 pub mod password;
 pub mod repo_template;
