@@ -4,10 +4,11 @@
 //! secrets ([`secret`]) and, later, the files rendered for each container. [`store`] is the only code
 //! that writes the repository. See `docs/ARCHITECTURE.md` for the code map and the invariants.
 
+pub mod auth;
 pub mod checkout;
 pub mod cli;
 pub mod data_dir;
-
+pub mod journal;
 pub mod model;
 pub mod password;
 pub mod repo_template;
