@@ -168,7 +168,8 @@ impl TokenFile {
     /// Who holds `token`, if anyone.
     pub fn authenticate(&self, token: &str) -> Option<Caller> {
         if let Some(rest) = token.strip_prefix(SERVICE_PREFIX) {
-            let (name, mac) = rest.rsplit_once('_')?;
+            // Service names hold no `_`, while the base64url MAC may: split at the first one.
+            let (name, mac) = rest.split_once('_')?;
             let service = ServiceName::parse(name).ok()?;
             let generation = self.service_generation(&service);
             let expected = service_token(self.service_key(), &service, generation);

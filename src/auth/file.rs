@@ -335,4 +335,20 @@ mod tests {
         assert!(file.authenticate(&token).is_none());
         assert!(file.authenticate(&rotated).is_some());
     }
+
+    #[test]
+    fn service_token_whose_mac_holds_an_underscore_verifies() {
+        // Regression: the token was split at its last `_`, which base64url MACs may contain.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut file = TokenFile::load(&tmp.path().join("t.json")).unwrap();
+        let smtp = ServiceName::parse("smtp").unwrap();
+        let mut token = file.service_token(&smtp);
+        while !token["mgit_svc_smtp_".len()..].contains('_') {
+            token = file.rotate_service(&smtp);
+        }
+        assert_eq!(
+            file.authenticate(&token).unwrap().scope,
+            Scope::Service(smtp)
+        );
+    }
 }
