@@ -72,6 +72,12 @@ enum SecretCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Make a new secret key (keeping the old ones for older versions) and re-encrypt the current
+    /// secrets to it, as one version. Offline: stop the server first.
+    Rotate {
+        #[arg(long, env = "MAILU_GIT_DATA", default_value = data_dir::DEFAULT)]
+        data: PathBuf,
+    },
     /// Print the server's age recipient, which anyone may use to encrypt a secret for it.
     Recipient {
         #[arg(long, env = "MAILU_GIT_DATA", default_value = data_dir::DEFAULT)]
@@ -118,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data,
                 output,
             } => secret_encrypt(&kind, &name, recipient, data, output),
+            SecretCommand::Rotate { data } => secret_rotate(&data),
             SecretCommand::Recipient { data } => {
                 let dir = data_dir::DataDir::open(&data)?;
                 let keyring = secret::Keyring::load(&dir.secret_key())?;
@@ -146,6 +153,47 @@ fn check(dir: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(EXIT_INVALID))
         }
     }
+}
+
+/// `mailu-git secret rotate`: the key first (so a crash after it leaves a usable keyring that still
+/// decrypts everything), then one version with every secret re-encrypted to the new key.
+fn secret_rotate(data: &Path) -> anyhow::Result<ExitCode> {
+    let dir = data_dir::DataDir::open(data)?;
+    let store = crate::store::Store::open(&dir.repo())
+        .with_context(|| format!("cannot open the repository in {}", data.display()))?;
+    let keyring = secret::Keyring::rotate(&dir.secret_key())?;
+    let head = store.head()?;
+    let snapshot = store.snapshot(&crate::store::Rev::Commit(head))?;
+    let secrets_dir = crate::model::RepoPath::parse("secrets").expect("a constant valid path");
+    let mut files = Vec::new();
+    for (path, _) in snapshot.list(&secrets_dir)? {
+        let bytes = snapshot.read(&path)?.unwrap_or_default();
+        files.push((path, bytes));
+    }
+    let edits: Vec<crate::store::Edit> = keyring
+        .reencrypt(files.iter().map(|(p, b)| (p, b.as_slice())))?
+        .into_iter()
+        .map(|(path, bytes)| crate::store::Edit::write(path, bytes))
+        .collect();
+    println!(
+        "mailu-git: new secret key; recipient {}",
+        keyring.recipient()
+    );
+    if edits.is_empty() {
+        println!("mailu-git: no secret needed re-encrypting");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let meta = crate::store::CommitMeta::new(
+        server::server_person(),
+        "Re-encrypt the secrets to a new key",
+    );
+    let version = store.commit(head, &edits, &meta)?;
+    println!(
+        "mailu-git: re-encrypted {} secret(s) in version {}",
+        edits.len(),
+        version.number
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn secret_encrypt(

@@ -41,6 +41,8 @@ pub enum Error {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot install the signal handlers: {0}")]
+    Signal(std::io::Error),
     #[error("a background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -57,6 +59,7 @@ struct AppState {
 /// Opens (or creates) the data directory and serves until SIGINT or SIGTERM.
 pub async fn serve(options: Options) -> Result<(), Error> {
     let (data, store, config) = tokio::task::spawn_blocking(move || open(&options.data)).await??;
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| Error::Listen {
@@ -82,7 +85,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         .route("/healthz", get(healthz))
         .with_state(state);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::Serve)?;
     tracing::info!("stopped");
@@ -180,24 +183,18 @@ async fn healthz(
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is called, not when the future is
+/// first polled: a signal that arrives right after the server announced itself must not kill it
+/// with the default action, skipping the flush on shutdown.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signal)?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }
