@@ -40,6 +40,9 @@ enum Command {
         /// The address to listen on.
         #[arg(long, env = "MAILU_GIT_LISTEN", default_value = server::DEFAULT_LISTEN)]
         listen: SocketAddr,
+        /// The secret key file (age identities, mode 0600), if not `<data>/secret.key`; never generated.
+        #[arg(long, env = "MAILU_GIT_SECRET_KEY")]
+        secret_key: Option<PathBuf>,
     },
     /// Validate a checkout of the config repository and print every problem.
     Check {
@@ -77,11 +80,17 @@ enum SecretCommand {
     Rotate {
         #[arg(long, env = "MAILU_GIT_DATA", default_value = data_dir::DEFAULT)]
         data: PathBuf,
+        /// The secret key file, if not `<data>/secret.key`.
+        #[arg(long, env = "MAILU_GIT_SECRET_KEY")]
+        secret_key: Option<PathBuf>,
     },
     /// Print the server's age recipient, which anyone may use to encrypt a secret for it.
     Recipient {
         #[arg(long, env = "MAILU_GIT_DATA", default_value = data_dir::DEFAULT)]
         data: PathBuf,
+        /// The secret key file, if not `<data>/secret.key`.
+        #[arg(long, env = "MAILU_GIT_SECRET_KEY")]
+        secret_key: Option<PathBuf>,
     },
 }
 
@@ -109,10 +118,18 @@ fn init_logging() {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { data, listen } => {
+        Command::Serve {
+            data,
+            listen,
+            secret_key,
+        } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(server::serve(server::Options { data, listen }))?;
+            runtime.block_on(server::serve(server::Options {
+                data,
+                listen,
+                secret_key,
+            }))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { dir } => check(&dir),
@@ -124,10 +141,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data,
                 output,
             } => secret_encrypt(&kind, &name, recipient, data, output),
-            SecretCommand::Rotate { data } => secret_rotate(&data),
-            SecretCommand::Recipient { data } => {
+            SecretCommand::Rotate { data, secret_key } => secret_rotate(&data, secret_key),
+            SecretCommand::Recipient { data, secret_key } => {
                 let dir = data_dir::DataDir::open(&data)?;
-                let keyring = secret::Keyring::load(&dir.secret_key())?;
+                let keyring =
+                    secret::Keyring::load(&secret_key.unwrap_or_else(|| dir.secret_key()))?;
                 println!("{}", keyring.recipient());
                 Ok(ExitCode::SUCCESS)
             }
@@ -157,11 +175,12 @@ fn check(dir: &Path) -> anyhow::Result<ExitCode> {
 
 /// `mailu-git secret rotate`: the key first (so a crash after it leaves a usable keyring that still
 /// decrypts everything), then one version with every secret re-encrypted to the new key.
-fn secret_rotate(data: &Path) -> anyhow::Result<ExitCode> {
+fn secret_rotate(data: &Path, secret_key: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let dir = data_dir::DataDir::open(data)?;
+    let key_file = secret_key.unwrap_or_else(|| dir.secret_key());
     let store = crate::store::Store::open(&dir.repo())
         .with_context(|| format!("cannot open the repository in {}", data.display()))?;
-    let keyring = secret::Keyring::rotate(&dir.secret_key())?;
+    let keyring = secret::Keyring::rotate(&key_file)?;
     let head = store.head()?;
     let snapshot = store.snapshot(&crate::store::Rev::Commit(head))?;
     let secrets_dir = crate::model::RepoPath::parse("secrets").expect("a constant valid path");

@@ -22,6 +22,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub struct Options {
     pub data: PathBuf,
     pub listen: SocketAddr,
+    /// A key file kept outside the data directory (e.g. a mounted secret); default `<data>/secret.key`.
+    pub secret_key: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,9 @@ struct AppState {
 
 /// Opens (or creates) the data directory and serves until SIGINT or SIGTERM.
 pub async fn serve(options: Options) -> Result<(), Error> {
-    let (data, store, config) = tokio::task::spawn_blocking(move || open(&options.data)).await??;
+    let (data_path, key_file) = (options.data.clone(), options.secret_key.clone());
+    let (data, store, config) =
+        tokio::task::spawn_blocking(move || open(&data_path, key_file.as_deref())).await??;
     let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -93,11 +97,24 @@ pub async fn serve(options: Options) -> Result<(), Error> {
 }
 
 /// Opens the data directory, creating the secret key and the repository on first start.
-fn open(root: &std::path::Path) -> Result<(DataDir, Store, model::Config), Error> {
+fn open(
+    root: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+) -> Result<(DataDir, Store, model::Config), Error> {
     let data = DataDir::open(root)?;
-    if !data.secret_key().exists() {
-        secret::Keyring::generate(&data.secret_key())?;
-        tracing::info!(path = %data.secret_key().display(), "generated the secret key");
+    match key_file {
+        // A key given from outside is never generated: a typo must not silently make a new key.
+        Some(path) => {
+            secret::Keyring::load(path)?;
+        }
+        None if !data.secret_key().exists() => {
+            secret::Keyring::generate(&data.secret_key())?;
+            tracing::info!(path = %data.secret_key().display(), "generated the secret key");
+        }
+        // Loaded once at start so a key readable by others is refused now, not at the first secret.
+        None => {
+            secret::Keyring::load(&data.secret_key())?;
+        }
     }
     let repo = data.repo();
     let store = if repo.exists() {

@@ -113,3 +113,56 @@ fn a_clone_of_the_new_repository_passes_check_and_a_broken_edit_fails_with_file_
     assert!(stderr.contains("mailu.toml:"), "{stderr}");
     assert!(stderr.contains("keep_lats"), "{stderr}");
 }
+
+#[test]
+fn a_missing_or_exposed_key_file_stops_the_server_before_it_creates_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let key = tmp.path().join("key.txt");
+    let serve = |key: &std::path::Path| {
+        mailu_git(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+                data.to_str().unwrap(),
+                "--secret-key",
+                key.to_str().unwrap(),
+            ],
+            tmp.path(),
+        )
+    };
+    let out = serve(&key);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("key.txt"),
+        "the error names the key file: {stderr}"
+    );
+    assert!(
+        !data.join("config.git").exists(),
+        "no repository without a key"
+    );
+
+    // A key readable by others is refused, with the fix in the message.
+    std::fs::copy(
+        env!("CARGO_MANIFEST_DIR").to_owned() + "/tests/it/fixtures/age.key",
+        &key,
+    )
+    .unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = serve(&key);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    assert!(!data.join("config.git").exists());
+
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let server = TestServer::start_with(&data, &["--secret-key", key.to_str().unwrap()]);
+    assert_eq!(get_health(&server.url)["version"], 1);
+    assert!(
+        !data.join("secret.key").exists(),
+        "no key is generated when one is given"
+    );
+}

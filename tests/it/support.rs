@@ -75,9 +75,15 @@ impl TestServer {
 
     /// Starts a server on `data` (which may exist) and waits until it listens.
     pub fn start_on(data: &Path) -> TestServer {
+        TestServer::start_with(data, &[])
+    }
+
+    /// Like [`TestServer::start_on`], with more arguments for `serve`.
+    pub fn start_with(data: &Path, args: &[&str]) -> TestServer {
         let mut child = Command::new(bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
