@@ -11,7 +11,7 @@ use super::domain::{check_comment, duplicates, is_false, is_true};
 use super::{Email, FileType, Problem};
 
 pub use fetch::{Fetch, Protocol};
-pub use token::{Cidr, Token};
+pub use token::Token;
 
 /// Mailu's default quota (`quota_bytes` column default: 10⁹ bytes).
 pub const DEFAULT_QUOTA_BYTES: u64 = 1_000_000_000;

@@ -138,6 +138,35 @@ impl Cidr {
     }
 }
 
+impl Cidr {
+    /// The lenient form Mailu accepts for app tokens' allowed networks (Python's
+    /// `ip_network(strict=False)`): a bare address means that one host, and host bits may be set.
+    pub fn parse_lenient(raw: &str) -> Result<Self, Error> {
+        let raw = raw.trim();
+        let fail = |reason: &str| Error::Cidr {
+            text: raw.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (raw, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| fail("the address is not an IP address"))?;
+        let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| fail(&format!("the prefix must be a number from 0 to {max}")))?,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
 impl FromStr for Cidr {
     type Err = Error;
     fn from_str(raw: &str) -> Result<Self, Error> {

@@ -1,14 +1,12 @@
-//! `[[tokens]]` of a user file: Mailu's app tokens (per-application mail passwords), and [`Cidr`],
-//! the networks a token is limited to. The token's secret is stored only as a hash.
-
-use std::fmt;
-use std::net::IpAddr;
+//! `[[tokens]]` of a user file: Mailu's app tokens (per-application mail passwords), limited to
+//! networks ([`Cidr`], read leniently as Mailu does). The token's secret is stored only as a hash.
 
 use super::super::Problem;
 use super::super::date::Date;
 use super::super::domain::{check_comment, duplicates};
 use super::super::item_id::ItemId;
 use super::check_hash;
+use crate::model::settings::Cidr;
 
 /// One app token of a user.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -19,7 +17,11 @@ pub struct Token {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub comment: String,
     /// The networks the token may be used from; empty means anywhere.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient_networks"
+    )]
     pub ip: Vec<Cidr>,
     /// The token as a hash, never plaintext.
     pub password: String,
@@ -37,70 +39,12 @@ impl Token {
     }
 }
 
-/// A network, `address/prefix`; a bare address means the one host. Host bits may be set, as
-/// Python's `ip_network(strict=False)` allows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let fail = || format!("`{raw}` is not an IP network (`192.0.2.0/24`, `2001:db8::/32`)");
-        let (addr, prefix) = match raw.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (raw, None),
-        };
-        let addr: IpAddr = addr.parse().map_err(|_| fail())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(fail)?,
-        };
-        Ok(Cidr { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl serde::Serialize for Cidr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Cidr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Cidr::parse(&raw).map_err(serde::de::Error::custom)
-    }
+/// Reads `ip = [...]` leniently, as Mailu does for tokens (see [`Cidr::parse_lenient`]).
+fn lenient_networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Cidr>, D::Error> {
+    let raw = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    raw.iter()
+        .map(|r| Cidr::parse_lenient(r).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 #[cfg(test)]
@@ -111,17 +55,17 @@ mod tests {
 
     #[test]
     fn cidr_parses_and_matches() {
-        let c = Cidr::parse("192.0.2.7/24").unwrap();
+        let c = Cidr::parse_lenient("192.0.2.7/24").unwrap();
         assert!(c.contains("192.0.2.200".parse().unwrap()));
         assert!(!c.contains("192.0.3.1".parse().unwrap()));
-        assert_eq!(Cidr::parse("::1").unwrap().prefix, 128);
+        assert_eq!(Cidr::parse_lenient("::1").unwrap().prefix, 128);
         assert!(
-            Cidr::parse("0.0.0.0/0")
+            Cidr::parse_lenient("0.0.0.0/0")
                 .unwrap()
                 .contains("8.8.8.8".parse().unwrap())
         );
         for bad in ["", "1.2.3.4/33", "x/8", "::/129", "1.2.3.4/"] {
-            assert!(Cidr::parse(bad).is_err(), "{bad}");
+            assert!(Cidr::parse_lenient(bad).is_err(), "{bad}");
         }
     }
 
