@@ -133,7 +133,8 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("mailu-git: listening on http://{addr}");
     println!(
-        "mailu-git: health at http://{addr}/healthz; repository at {}",
+        "mailu-git: API at http://{addr}/api/v1, health at /healthz, metrics at /metrics; \
+         repository at {}",
         data.repo().display()
     );
     let limiter = RateLimiter::new(options.auth_failures, options.auth_failure_window);
