@@ -16,6 +16,8 @@ use clap::{Parser, Subcommand};
 use crate::model::SecretRef;
 use crate::{data_dir, secret, server};
 
+mod access_token;
+
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID: u8 = 3;
 
@@ -33,6 +35,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the central server (creates the data directory and its repository on first start).
+    ///
+    /// MAILU_GIT_ADMIN_TOKEN, if set, is stored as the admin access token `env-admin` (replacing the
+    /// previous one) at each start; otherwise, if no admin token exists, one is generated and printed
+    /// once on stdout. MAILU_GIT_WORKER_TOKEN likewise sets the worker token `env-worker`. Both need
+    /// at least 16 visible ASCII characters.
     Serve {
         /// The data directory.
         #[arg(long, env = "MAILU_GIT_DATA", default_value = data_dir::DEFAULT)]
@@ -49,6 +56,12 @@ enum Command {
         /// The checkout's root folder.
         #[arg(default_value = ".")]
         dir: PathBuf,
+    },
+    /// The server's access tokens, offline on the data directory (the server must be stopped).
+    #[command(name = "access-token")]
+    AccessToken {
+        #[command(subcommand)]
+        command: access_token::Command,
     },
     /// Secrets kept encrypted in the repository.
     Secret {
@@ -125,14 +138,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(server::serve(server::Options {
-                data,
-                listen,
-                secret_key,
-            }))?;
+            let mut options = server::Options::new(data, listen);
+            options.secret_key = secret_key;
+            // Read from the environment only, never from arguments, which other users can see.
+            options.admin_token = env_token("MAILU_GIT_ADMIN_TOKEN")?;
+            options.worker_token = env_token("MAILU_GIT_WORKER_TOKEN")?;
+            runtime.block_on(server::serve(options))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { dir } => check(&dir),
+        Command::AccessToken { command } => access_token::run(command),
         Command::Secret { command } => match command {
             SecretCommand::Encrypt {
                 kind,
@@ -150,6 +165,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+    }
+}
+
+/// A token from the environment; unset and empty both mean none.
+fn env_token(var: &str) -> anyhow::Result<Option<String>> {
+    match std::env::var(var) {
+        Ok(v) if v.is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{var} is not valid UTF-8"),
     }
 }
 

@@ -1,9 +1,10 @@
 //! The server's data directory: where the bare repository, the secret key and the lock live.
 //!
 //! Layout (`./mailu-data` by default): `config.git/` (the config repository), `secret.key` (the age
-//! identities that decrypt `secrets/`, mode 0600), `lock` (held exclusively while a server or an offline
-//! command uses the directory). This module only knows paths and the lock; what lives in each file is
-//! the business of `store` and `secret`.
+//! identities that decrypt `secrets/`, mode 0600), `access-tokens.json` (hashed access tokens, mode
+//! 0600), `lock` (held exclusively while a server or an offline command uses the directory). This
+//! module only knows paths and the lock; what lives in each file is the business of `store`,
+//! `secret` and `auth`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -89,6 +90,11 @@ impl DataDir {
     /// The age identities that decrypt the repository's secrets.
     pub fn secret_key(&self) -> PathBuf {
         self.root.join("secret.key")
+    }
+
+    /// The hashed access tokens and the service-token key (`auth::TokenFile`), mode 0600.
+    pub fn access_tokens(&self) -> PathBuf {
+        self.root.join("access-tokens.json")
     }
 
     /// Whether the data directory is readable by others, which would expose the secret key's folder.

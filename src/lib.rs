@@ -4,6 +4,7 @@
 //! secrets ([`secret`]) and, later, the files rendered for each container. [`store`] is the only code
 //! that writes the repository. See `docs/ARCHITECTURE.md` for the code map and the invariants.
 
+pub mod api;
 pub mod auth;
 pub mod checkout;
 pub mod cli;

@@ -1,29 +1,76 @@
 //! The central server's wiring (`mailu-git serve`): opens the data directory, creates the repository
-//! from the template on first start, and serves HTTP. At this stage it answers `/healthz` only; the
-//! REST API, git over HTTP and bundles are added by later modules.
+//! from the template on first start, bootstraps the access tokens, and serves HTTP: `/healthz`, the
+//! REST API and `/metrics` (`api`). Git over HTTP and bundles are added by later modules.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::auth::{self, RateLimiter, Scope, TokenFile};
 use crate::data_dir::{self, DataDir};
 use crate::store::{self, Store};
-use crate::{model, repo_template, secret};
+use crate::{api, model, repo_template, secret};
 
 /// The address used when neither `--listen` nor `MAILU_GIT_LISTEN` is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-#[derive(Debug, Clone)]
+/// The name of the admin token given by `MAILU_GIT_ADMIN_TOKEN`.
+pub const ENV_ADMIN: &str = "env-admin";
+/// The name of the worker token given by `MAILU_GIT_WORKER_TOKEN`.
+pub const ENV_WORKER: &str = "env-worker";
+/// The shortest token accepted from the environment: shorter ones could be guessed.
+pub const MIN_ENV_TOKEN_LEN: usize = 16;
+/// Failed authentications a client may make within [`AUTH_FAILURE_WINDOW`] before it gets 429.
+pub const AUTH_FAILURES: u32 = 10;
+pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
 pub struct Options {
     pub data: PathBuf,
     pub listen: SocketAddr,
     /// A key file kept outside the data directory (e.g. a mounted secret); default `<data>/secret.key`.
     pub secret_key: Option<PathBuf>,
+    /// `MAILU_GIT_ADMIN_TOKEN`: stored as the admin token [`ENV_ADMIN`] at each start.
+    pub admin_token: Option<String>,
+    /// `MAILU_GIT_WORKER_TOKEN`: stored as the worker token [`ENV_WORKER`] at each start.
+    pub worker_token: Option<String>,
+    /// Failed authentications per client before 429, and the window they are counted in.
+    pub auth_failures: u32,
+    pub auth_failure_window: Duration,
+}
+
+impl Options {
+    /// The defaults, with no token from the environment.
+    pub fn new(data: PathBuf, listen: SocketAddr) -> Options {
+        Options {
+            data,
+            listen,
+            secret_key: None,
+            admin_token: None,
+            worker_token: None,
+            auth_failures: AUTH_FAILURES,
+            auth_failure_window: AUTH_FAILURE_WINDOW,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    // By hand: the environment's tokens must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("data", &self.data)
+            .field("listen", &self.listen)
+            .field("secret_key", &self.secret_key)
+            .field("auth_failures", &self.auth_failures)
+            .field("auth_failure_window", &self.auth_failure_window)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +94,10 @@ pub enum Error {
     Signal(std::io::Error),
     #[error("a background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Tokens(#[from] auth::Error),
+    #[error("{var} is not usable as an access token: {reason}")]
+    EnvToken { var: &'static str, reason: String },
 }
 
 /// What handlers share. Clone is cheap: only `Arc`s.
@@ -60,10 +111,22 @@ struct AppState {
 
 /// Opens (or creates) the data directory and serves until SIGINT or SIGTERM.
 pub async fn serve(options: Options) -> Result<(), Error> {
-    let (data_path, key_file) = (options.data.clone(), options.secret_key.clone());
-    let (data, store, config) =
-        tokio::task::spawn_blocking(move || open(&data_path, key_file.as_deref())).await??;
     let shutdown = shutdown_signal()?;
+    let opened = options.clone();
+    let (data, store, config, tokens, generated) =
+        tokio::task::spawn_blocking(move || -> Result<_, Error> {
+            let (data, store, config) = open(&opened.data, opened.secret_key.as_deref())?;
+            let (tokens, generated) = bootstrap_tokens(&data, &opened)?;
+            Ok((data, store, config, tokens, generated))
+        })
+        .await??;
+    if let Some(token) = generated {
+        // Printed once, on stdout (not the log, which may be shipped elsewhere); only its hash is kept.
+        println!("mailu-git: admin token (shown once): {token}");
+        println!(
+            "mailu-git: store it now; `mailu-git access-token create` (offline) makes another if lost"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| Error::Listen {
@@ -77,9 +140,12 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("mailu-git: listening on http://{addr}");
     println!(
-        "mailu-git: health at http://{addr}/healthz; repository at {}",
+        "mailu-git: API at http://{addr}/api/v1, health at /healthz, metrics at /metrics; \
+         repository at {}",
         data.repo().display()
     );
+    let limiter = RateLimiter::new(options.auth_failures, options.auth_failure_window);
+    let ctx = api::Context::new(store.clone(), tokens, limiter);
     let state = AppState {
         store,
         _config: Arc::new(config),
@@ -87,8 +153,15 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     };
     let app = Router::new()
         .route("/healthz", get(healthz))
-        .with_state(state);
-    axum::serve(listener, app)
+        .with_state(state)
+        .merge(api::router(ctx.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.metrics.clone(),
+            api::metrics::track,
+        ));
+    // The peer address is the client the rate limiter counts failures of.
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::Serve)?;
@@ -131,6 +204,77 @@ fn open(
     };
     let config = check_head(&store)?;
     Ok((data, store, config))
+}
+
+/// Loads the access tokens and applies the environment's: `MAILU_GIT_ADMIN_TOKEN` and
+/// `MAILU_GIT_WORKER_TOKEN` replace the hashes of [`ENV_ADMIN`] and [`ENV_WORKER`]; without an admin
+/// token from the environment and with no admin token stored, one is generated and returned to be
+/// shown once. Saved (durably) only when something changed.
+fn bootstrap_tokens(
+    data: &DataDir,
+    options: &Options,
+) -> Result<(TokenFile, Option<String>), Error> {
+    let path = data.access_tokens();
+    let mut tokens = TokenFile::load(&path)?;
+    let mut changed = !path.exists();
+    let env = [
+        (
+            "MAILU_GIT_ADMIN_TOKEN",
+            &options.admin_token,
+            ENV_ADMIN,
+            Scope::Admin,
+        ),
+        (
+            "MAILU_GIT_WORKER_TOKEN",
+            &options.worker_token,
+            ENV_WORKER,
+            Scope::Worker,
+        ),
+    ];
+    for (var, token, name, scope) in env {
+        if let Some(token) = token {
+            check_env_token(var, token)?;
+            if tokens.put(name, scope, token)? {
+                tracing::info!(name, "stored the access token given by {var}");
+                changed = true;
+            }
+        }
+    }
+    let mut generated = None;
+    let has_admin = tokens.entries().iter().any(|e| e.scope == Scope::Admin);
+    if options.admin_token.is_none() && !has_admin {
+        // `admin` may be taken by a token of another scope; the first free `admin-N` then.
+        let name = std::iter::once("admin".to_owned())
+            .chain((2..).map(|n| format!("admin-{n}")))
+            .find(|n| !tokens.entries().iter().any(|e| &e.name == n))
+            .expect("an unbounded sequence of names has a free one");
+        generated = Some(tokens.create(&name, Scope::Admin)?);
+        tracing::info!(name, "generated an admin access token (printed on stdout)");
+        changed = true;
+    }
+    if changed {
+        tokens.save()?;
+    }
+    Ok((tokens, generated))
+}
+
+/// An access token from the environment must be hard to guess and survive the `Authorization`
+/// header: long enough, visible ASCII only, and not shaped like a derived service token.
+fn check_env_token(var: &'static str, token: &str) -> Result<(), Error> {
+    let fail = |reason: String| Err(Error::EnvToken { var, reason });
+    if token.chars().count() < MIN_ENV_TOKEN_LEN {
+        return fail(format!(
+            "it has {} characters, at least {MIN_ENV_TOKEN_LEN} are needed (e.g. `openssl rand -hex 32`)",
+            token.chars().count()
+        ));
+    }
+    if !token.chars().all(|c| c.is_ascii_graphic()) {
+        return fail("only visible ASCII characters are allowed (no spaces)".into());
+    }
+    if token.starts_with("mgit_svc_") {
+        return fail("`mgit_svc_` starts the tokens the server derives for services".into());
+    }
+    Ok(())
 }
 
 /// Loads and validates the deployed configuration once at start, so an operator sees at once what the
@@ -214,4 +358,57 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Error> {
         }
         tracing::info!("shutting down");
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(admin: Option<&str>, worker: Option<&str>) -> Options {
+        let mut o = Options::new("unused".into(), "127.0.0.1:0".parse().unwrap());
+        o.admin_token = admin.map(str::to_owned);
+        o.worker_token = worker.map(str::to_owned);
+        o
+    }
+
+    #[test]
+    fn first_start_generates_one_admin_token_and_a_restart_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::open(tmp.path()).unwrap();
+        let (tokens, generated) = bootstrap_tokens(&data, &options(None, None)).unwrap();
+        let token = generated.unwrap();
+        assert_eq!(tokens.authenticate(&token).unwrap().name, "admin");
+        let (_, again) = bootstrap_tokens(&data, &options(None, None)).unwrap();
+        assert!(again.is_none());
+    }
+
+    #[test]
+    fn env_tokens_replace_their_hash_and_suppress_generation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::open(tmp.path()).unwrap();
+        let first = "first-admin-token-0123456789";
+        let worker = "worker-token-0123456789";
+        let (tokens, generated) =
+            bootstrap_tokens(&data, &options(Some(first), Some(worker))).unwrap();
+        assert!(generated.is_none());
+        assert_eq!(tokens.authenticate(first).unwrap().name, ENV_ADMIN);
+        assert_eq!(tokens.authenticate(worker).unwrap().scope, Scope::Worker);
+        let second = "second-admin-token-0123456789";
+        let (tokens, _) = bootstrap_tokens(&data, &options(Some(second), None)).unwrap();
+        assert!(tokens.authenticate(first).is_none());
+        assert!(tokens.authenticate(second).is_some());
+        assert!(tokens.authenticate(worker).is_some(), "kept when unset");
+    }
+
+    #[test]
+    fn short_or_spaced_env_tokens_are_refused_by_name() {
+        for bad in [
+            "short",
+            "has a space in it 0123456789",
+            "mgit_svc_smtp_0123456789",
+        ] {
+            let err = check_env_token("MAILU_GIT_ADMIN_TOKEN", bad).unwrap_err();
+            assert!(err.to_string().contains("MAILU_GIT_ADMIN_TOKEN"), "{err}");
+        }
+    }
 }

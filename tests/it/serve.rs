@@ -159,7 +159,7 @@ fn a_missing_or_exposed_key_file_stops_the_server_before_it_creates_anything() {
     assert!(!data.join("config.git").exists());
 
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let server = TestServer::start_with(&data, &["--secret-key", key.to_str().unwrap()]);
+    let server = TestServer::start_with_args(&data, &["--secret-key", key.to_str().unwrap()]);
     assert_eq!(get_health(&server.url)["version"], 1);
     assert!(
         !data.join("secret.key").exists(),

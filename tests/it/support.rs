@@ -51,6 +51,8 @@ pub fn mailu_git(args: &[&str], cwd: &Path) -> Output {
         .args(args)
         .current_dir(cwd)
         .env_remove("MAILU_GIT_DATA")
+        .env_remove("MAILU_GIT_ADMIN_TOKEN")
+        .env_remove("MAILU_GIT_WORKER_TOKEN")
         .output()
         .expect("mailu-git runs")
 }
@@ -60,6 +62,8 @@ pub struct TestServer {
     pub child: Child,
     pub url: String,
     pub data: PathBuf,
+    /// What the server printed on stdout before it listened (e.g. a generated admin token).
+    pub banner: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -79,11 +83,24 @@ impl TestServer {
     }
 
     /// Like [`TestServer::start_on`], with more arguments for `serve`.
-    pub fn start_with(data: &Path, args: &[&str]) -> TestServer {
+    pub fn start_with_args(data: &Path, args: &[&str]) -> TestServer {
+        TestServer::launch(data, args, &[])
+    }
+
+    /// Starts a server on `data` with extra environment variables (and none of the caller's
+    /// `MAILU_GIT_*_TOKEN`), and waits until it listens.
+    pub fn start_with(data: &Path, env: &[(&str, &str)]) -> TestServer {
+        TestServer::launch(data, &[], env)
+    }
+
+    fn launch(data: &Path, args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(args)
+            .env_remove("MAILU_GIT_ADMIN_TOKEN")
+            .env_remove("MAILU_GIT_WORKER_TOKEN")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -91,6 +108,7 @@ impl TestServer {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut banner = Vec::new();
         let url = loop {
             assert!(
                 Instant::now() < deadline,
@@ -103,6 +121,7 @@ impl TestServer {
             if let Some(rest) = line.strip_prefix("mailu-git: listening on ") {
                 break rest.trim().to_owned();
             }
+            banner.push(line);
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
@@ -110,8 +129,17 @@ impl TestServer {
             child,
             url,
             data: data.to_owned(),
+            banner,
             _tmp: None,
         }
+    }
+
+    /// The admin token the server generated and printed at this start, if it did.
+    pub fn generated_admin_token(&self) -> Option<String> {
+        self.banner.iter().find_map(|l| {
+            l.strip_prefix("mailu-git: admin token (shown once): ")
+                .map(|t| t.trim().to_owned())
+        })
     }
 
     /// Sends SIGTERM and waits for a clean exit.

@@ -1,0 +1,152 @@
+//! The REST API under `/api/v1`: routes, the shared [`Context`], request bodies, `ETag`s, and (in
+//! `api/`) the auth extractor, the error mapping, metrics and one file per resource.
+//!
+//! Conventions (Mailu's, see `docs/api.md`): `Authorization: Bearer <token>` or the bare token;
+//! 401/403/429 for a missing, invalid or rate-limited token; error bodies `{"code", "message"}` with
+//! `"errors"` on 400. Every object carries an `ETag`, the blob id of its file. This module knows
+//! HTTP; what the files mean is `model`'s business, how they are stored `store`'s. Not here yet: the
+//! write path (the journal), OpenAPI.
+
+pub mod access;
+pub mod error;
+pub mod metrics;
+pub mod service;
+pub mod settings;
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderMap, Method, header};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+use crate::auth::{RateLimiter, TokenFile};
+use crate::store::Store;
+
+pub use access::{Authorized, Read, Worker, Write};
+pub use error::Error;
+pub use metrics::Metrics;
+
+/// The largest request body the API reads, unless a route says otherwise (file uploads will).
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// What every API handler shares. Clone is cheap: only `Arc`s (a [`Store`] is one).
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub tokens: Arc<RwLock<TokenFile>>,
+    pub limiter: Arc<Mutex<RateLimiter>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Context {
+    // By hand: the token file holds the key service tokens derive from, which must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub fn new(store: Store, tokens: TokenFile, limiter: RateLimiter) -> Context {
+        Context {
+            store,
+            tokens: Arc::new(RwLock::new(tokens)),
+            limiter: Arc::new(Mutex::new(limiter)),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
+
+/// The API's routes (`/api/v1/...`) and `/metrics`, with their state applied.
+pub fn router(ctx: Context) -> Router {
+    let v1 = Router::new()
+        .route("/settings", get(settings::get))
+        .route("/service/{name}/token", post(service::token))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/metrics", get(metrics::render))
+        .with_state(ctx)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("no such API path".into())
+}
+
+async fn method_not_allowed(method: Method) -> Error {
+    Error::MethodNotAllowed(method.to_string())
+}
+
+/// The `ETag` of an object: the blob id of its file, quoted.
+pub fn etag(blob: &gix::ObjectId) -> String {
+    format!("\"{blob}\"")
+}
+
+/// Whether the request's `If-None-Match` names `etag` (or is `*`); weak tags compare equal, as
+/// RFC 9110 asks for this header.
+pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
+
+/// A JSON request body, read up to [`BODY_LIMIT`]; malformed or oversized bodies become API errors
+/// in Mailu's shape instead of axum's plain-text rejections.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Error> {
+        let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|_| Error::BodyTooLarge { limit: BODY_LIMIT })?;
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(|e| Error::Invalid {
+                message: format!("the request body is not valid JSON for this path: {e}"),
+                errors: Default::default(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, "\"a\", W/\"b\"".parse().unwrap());
+        assert!(none_match(&headers, "\"b\""));
+        assert!(none_match(&headers, "\"a\""));
+        assert!(!none_match(&headers, "\"c\""));
+        assert!(!none_match(&HeaderMap::new(), "\"a\""));
+    }
+
+    #[tokio::test]
+    async fn bodies_past_the_limit_are_refused_in_mailus_shape() {
+        let big = format!("\"{}\"", "x".repeat(BODY_LIMIT));
+        let req = Request::new(axum::body::Body::from(big));
+        let err = Json::<String>::from_request(req, &()).await.unwrap_err();
+        assert_eq!(err.status(), 413);
+        let req = Request::new(axum::body::Body::from("{"));
+        let err = Json::<String>::from_request(req, &()).await.unwrap_err();
+        assert_eq!(err.status(), 400);
+        let req = Request::new(axum::body::Body::from("\"ok\""));
+        assert_eq!(
+            Json::<String>::from_request(req, &()).await.unwrap().0,
+            "ok"
+        );
+    }
+}

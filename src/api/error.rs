@@ -1,0 +1,163 @@
+//! The one place where errors of the HTTP API become status codes and bodies.
+//!
+//! Every handler and extractor of `api` returns [`Error`]; [`Error::status`] maps each variant to its
+//! code in one exhaustive `match`, so adding a variant forces a decision. Bodies keep Mailu's shape:
+//! `{"code": N, "message": "..."}`, plus `"errors": {"field": "message"}` on 400 (Mailu's
+//! Flask-RESTX validation errors look like that). A 500 body carries no internals: the error is
+//! logged here, once, with its whole chain, and the client gets a generic message. Not here: what a
+//! 304 or a success looks like (handlers build those).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::{auth, store};
+
+/// Everything an API request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No `Authorization` header (Mailu: 401 with this wording).
+    #[error("A valid Authorization header is mandatory")]
+    MissingToken,
+    /// The token matches no access token (Mailu: 403 "Invalid API token"); counts as a failure.
+    #[error("Invalid API token")]
+    InvalidToken,
+    /// A valid token whose scope does not allow the request.
+    #[error("the access token `{name}` (scope {scope}) may not {action}")]
+    Scope {
+        name: String,
+        scope: auth::Scope,
+        action: &'static str,
+    },
+    /// Too many failed authentications from this client (Mailu's wording).
+    #[error("Too many attempts from your IP (rate-limit)")]
+    RateLimited,
+    /// The path names nothing (an unknown route, or an object that does not exist).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method {0} is not allowed on this path")]
+    MethodNotAllowed(String),
+    /// The request is malformed or breaks a rule; `errors` maps a field to its problem.
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        errors: BTreeMap<String, String>,
+    },
+    #[error("the request body exceeds {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// The configuration at main does not load; only a hand-edited repository can get there.
+    #[error("the configuration at main is invalid: {0}")]
+    HeadInvalid(String),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("a blocking task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// The status code of each error: the only such mapping of the HTTP layer.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::MissingToken => StatusCode::UNAUTHORIZED,
+            Error::InvalidToken | Error::Scope { .. } => StatusCode::FORBIDDEN,
+            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::HeadInvalid(_) | Error::Store(_) | Error::Join(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// A 400 with one field's problem.
+    pub fn field(field: &str, message: impl Into<String>) -> Error {
+        let message = message.into();
+        Error::Invalid {
+            message: format!("{field}: {message}"),
+            errors: BTreeMap::from([(field.to_owned(), message)]),
+        }
+    }
+}
+
+/// Mailu's error body.
+#[derive(Debug, Serialize)]
+struct Body {
+    code: u16,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<BTreeMap<String, String>>,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %chain(&self), "API request failed");
+            "internal error; the server log has the details".to_owned()
+        } else {
+            self.to_string()
+        };
+        let errors = match self {
+            Error::Invalid { errors, .. } => Some(errors),
+            _ if status == StatusCode::BAD_REQUEST => Some(BTreeMap::new()),
+            _ => None,
+        };
+        let body = Body {
+            code: status.as_u16(),
+            message,
+            errors,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The error and its sources, `: `-separated, for the log.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(err: Error) -> (StatusCode, serde_json::Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn bodies_keep_mailus_shape() {
+        let (status, json) = body(Error::field("hostname", "is not a domain name")).await;
+        assert_eq!(status, 400);
+        assert_eq!(json["code"], 400);
+        assert_eq!(json["errors"]["hostname"], "is not a domain name");
+        let (status, json) = body(Error::InvalidToken).await;
+        assert_eq!(status, 403);
+        assert_eq!(json["message"], "Invalid API token");
+        assert!(json.get("errors").is_none(), "errors only on 400: {json}");
+    }
+
+    #[tokio::test]
+    async fn internal_errors_do_not_leak() {
+        let err = Error::HeadInvalid("mailu.toml:3: secret detail".into());
+        let (status, json) = body(err).await;
+        assert_eq!(status, 500);
+        assert!(!json["message"].as_str().unwrap().contains("secret detail"));
+    }
+}
