@@ -10,6 +10,7 @@
 pub mod access;
 pub mod error;
 pub mod metrics;
+pub mod secret;
 pub mod service;
 pub mod settings;
 
@@ -38,6 +39,8 @@ pub struct Context {
     pub tokens: Arc<RwLock<TokenFile>>,
     pub limiter: Arc<Mutex<RateLimiter>>,
     pub metrics: Arc<Metrics>,
+    /// The server's age recipient: what operators encrypt secrets for (`mailu-git secret encrypt`).
+    pub recipient: Arc<str>,
 }
 
 impl std::fmt::Debug for Context {
@@ -50,8 +53,14 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    pub fn new(store: Store, tokens: TokenFile, limiter: RateLimiter) -> Context {
+    pub fn new(
+        store: Store,
+        tokens: TokenFile,
+        limiter: RateLimiter,
+        recipient: String,
+    ) -> Context {
         Context {
+            recipient: recipient.into(),
             store,
             tokens: Arc::new(RwLock::new(tokens)),
             limiter: Arc::new(Mutex::new(limiter)),
@@ -65,6 +74,7 @@ pub fn router(ctx: Context) -> Router {
     let v1 = Router::new()
         .route("/settings", get(settings::get))
         .route("/service/{name}/token", post(service::token))
+        .route("/secret/recipient", get(secret::recipient))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));

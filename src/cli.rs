@@ -81,6 +81,12 @@ enum SecretCommand {
         /// The server's age recipient (`age1...`); see `mailu-git secret recipient`.
         #[arg(long, conflicts_with = "data")]
         recipient: Option<String>,
+        /// Ask this server for its recipient (`GET /api/v1/secret/recipient`, read scope).
+        #[arg(long, env = "MAILU_GIT_URL", conflicts_with = "recipient")]
+        server: Option<String>,
+        /// The access token for --server (read scope is enough).
+        #[arg(long, env = "MAILU_GIT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// Read the recipient from this data directory instead (offline, on the server's machine).
         #[arg(long, env = "MAILU_GIT_DATA")]
         data: Option<PathBuf>,
@@ -153,9 +159,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 kind,
                 name,
                 recipient,
+                server,
+                token,
                 data,
                 output,
-            } => secret_encrypt(&kind, &name, recipient, data, output),
+            } => {
+                let source = match (recipient, server, data) {
+                    (Some(recipient), _, _) => RecipientSource::Given(recipient),
+                    (None, Some(url), _) => RecipientSource::Server { url, token },
+                    (None, None, Some(data)) => RecipientSource::DataDir(data),
+                    (None, None, None) => anyhow::bail!(
+                        "say whose secret this is: --recipient age1... (ask the server's admin), \
+                         --server URL with --token (the server publishes its recipient), or --data DIR \
+                         on the server's machine"
+                    ),
+                };
+                secret_encrypt(&kind, &name, source, output)
+            }
             SecretCommand::Rotate { data, secret_key } => secret_rotate(&data, secret_key),
             SecretCommand::Recipient { data, secret_key } => {
                 let dir = data_dir::DataDir::open(&data)?;
@@ -240,24 +260,35 @@ fn secret_rotate(data: &Path, secret_key: Option<PathBuf>) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where `secret encrypt` finds the server's age recipient.
+enum RecipientSource {
+    Given(String),
+    Server { url: String, token: Option<String> },
+    DataDir(PathBuf),
+}
+
 fn secret_encrypt(
     kind: &str,
     name: &str,
-    recipient: Option<String>,
-    data: Option<PathBuf>,
+    source: RecipientSource,
     output: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let secret_ref = SecretRef::new(kind, name)?;
-    let recipient = match (recipient, data) {
-        (Some(r), _) => r,
-        (None, Some(data)) => {
+    let recipient = match source {
+        RecipientSource::Given(r) => r,
+        RecipientSource::DataDir(data) => {
             let dir = data_dir::DataDir::open(&data)?;
             secret::Keyring::load(&dir.secret_key())?.recipient()
         }
-        (None, None) => anyhow::bail!(
-            "give the server's recipient with --recipient (ask the server's admin, or run \
-             `mailu-git secret recipient` on the server), or --data for the server's data directory"
-        ),
+        RecipientSource::Server { url, token } => {
+            let token =
+                token.context("--server needs an access token: --token or MAILU_GIT_TOKEN")?;
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let answer: crate::api::secret::Recipient = runtime
+                .block_on(crate::client::Client::new(&url, &token).get("secret/recipient"))?;
+            answer.recipient
+        }
     };
     let mut plaintext = Vec::new();
     std::io::stdin()

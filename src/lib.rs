@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod checkout;
 pub mod cli;
+pub mod client;
 pub mod data_dir;
 pub mod journal;
 pub mod model;

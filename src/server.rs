@@ -113,13 +113,21 @@ struct AppState {
 pub async fn serve(options: Options) -> Result<(), Error> {
     let shutdown = shutdown_signal()?;
     let opened = options.clone();
-    let (data, store, config, tokens, generated) =
-        tokio::task::spawn_blocking(move || -> Result<_, Error> {
-            let (data, store, config) = open(&opened.data, opened.secret_key.as_deref())?;
-            let (tokens, generated) = bootstrap_tokens(&data, &opened)?;
-            Ok((data, store, config, tokens, generated))
-        })
-        .await??;
+    let (
+        Opened {
+            data,
+            store,
+            config,
+            keyring,
+        },
+        tokens,
+        generated,
+    ) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+        let prepared = open(&opened.data, opened.secret_key.as_deref())?;
+        let (tokens, generated) = bootstrap_tokens(&prepared.data, &opened)?;
+        Ok((prepared, tokens, generated))
+    })
+    .await??;
     if let Some(token) = generated {
         // Printed once, on stdout (not the log, which may be shipped elsewhere); only its hash is kept.
         println!("mailu-git: admin token (shown once): {token}");
@@ -145,7 +153,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         data.repo().display()
     );
     let limiter = RateLimiter::new(options.auth_failures, options.auth_failure_window);
-    let ctx = api::Context::new(store.clone(), tokens, limiter);
+    let ctx = api::Context::new(store.clone(), tokens, limiter, keyring.recipient());
     let state = AppState {
         store,
         _config: Arc::new(config),
@@ -170,25 +178,19 @@ pub async fn serve(options: Options) -> Result<(), Error> {
 }
 
 /// Opens the data directory, creating the secret key and the repository on first start.
-fn open(
-    root: &std::path::Path,
-    key_file: Option<&std::path::Path>,
-) -> Result<(DataDir, Store, model::Config), Error> {
+fn open(root: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Opened, Error> {
     let data = DataDir::open(root)?;
-    match key_file {
+    let keyring = match key_file {
         // A key given from outside is never generated: a typo must not silently make a new key.
-        Some(path) => {
-            secret::Keyring::load(path)?;
-        }
+        Some(path) => secret::Keyring::load(path)?,
         None if !data.secret_key().exists() => {
-            secret::Keyring::generate(&data.secret_key())?;
+            let keyring = secret::Keyring::generate(&data.secret_key())?;
             tracing::info!(path = %data.secret_key().display(), "generated the secret key");
+            keyring
         }
-        // Loaded once at start so a key readable by others is refused now, not at the first secret.
-        None => {
-            secret::Keyring::load(&data.secret_key())?;
-        }
-    }
+        // Loaded at start so a key readable by others is refused now, not at the first secret.
+        None => secret::Keyring::load(&data.secret_key())?,
+    };
     let repo = data.repo();
     let store = if repo.exists() {
         Store::open(&repo)?
@@ -203,7 +205,20 @@ fn open(
         store
     };
     let config = check_head(&store)?;
-    Ok((data, store, config))
+    Ok(Opened {
+        data,
+        store,
+        config,
+        keyring,
+    })
+}
+
+/// What [`open`] prepared for the server.
+struct Opened {
+    data: DataDir,
+    store: Store,
+    config: model::Config,
+    keyring: secret::Keyring,
 }
 
 /// Loads the access tokens and applies the environment's: `MAILU_GIT_ADMIN_TOKEN` and

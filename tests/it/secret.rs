@@ -142,3 +142,61 @@ impl OutputWithStdin for Command {
         child.wait_with_output().unwrap()
     }
 }
+
+#[test]
+fn encrypt_asks_the_running_server_for_its_recipient() {
+    if !have_tool("age") {
+        return;
+    }
+    let server = TestServer::start();
+    let token = server
+        .generated_admin_token()
+        .expect("a first start prints the admin token");
+    let work = tempfile::tempdir().unwrap();
+    let out = Command::new(crate::support::bin())
+        .args([
+            "secret",
+            "encrypt",
+            "dkim",
+            "example.com",
+            "-o",
+            "-",
+            "--server",
+            &server.url,
+        ])
+        .env("MAILU_GIT_TOKEN", &token)
+        .env_remove("MAILU_GIT_DATA")
+        .current_dir(work.path())
+        .stdin(Stdio::piped())
+        .output_with_stdin(b"-----BEGIN PRIVATE KEY-----");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        age_decrypt(&server.data.join("secret.key"), &out.stdout),
+        "-----BEGIN PRIVATE KEY-----"
+    );
+
+    // A wrong token is refused with the server's own message, and nothing is written.
+    let out = Command::new(crate::support::bin())
+        .args([
+            "secret",
+            "encrypt",
+            "dkim",
+            "example.com",
+            "--server",
+            &server.url,
+            "--token",
+            "nope",
+        ])
+        .env_remove("MAILU_GIT_DATA")
+        .current_dir(work.path())
+        .stdin(Stdio::piped())
+        .output_with_stdin(b"x");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("403"), "{stderr}");
+    assert!(!work.path().join("secrets").exists());
+}

@@ -53,6 +53,8 @@ pub fn mailu_git(args: &[&str], cwd: &Path) -> Output {
         .env_remove("MAILU_GIT_DATA")
         .env_remove("MAILU_GIT_ADMIN_TOKEN")
         .env_remove("MAILU_GIT_WORKER_TOKEN")
+        .env_remove("MAILU_GIT_URL")
+        .env_remove("MAILU_GIT_TOKEN")
         .output()
         .expect("mailu-git runs")
 }

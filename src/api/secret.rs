@@ -1,0 +1,21 @@
+//! `/api/v1/secret/recipient`: the server's age recipient (a public key), so an operator can encrypt a
+//! secret for a `git push` without the server's key (`mailu-git secret encrypt --server`). Read scope:
+//! the key is public, but the API publishes nothing to anonymous callers besides health and metrics.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use super::{Authorized, Context, Read};
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Recipient {
+    pub recipient: String,
+}
+
+/// `GET /api/v1/secret/recipient`.
+pub async fn recipient(_caller: Authorized<Read>, State(ctx): State<Context>) -> Json<Recipient> {
+    Json(Recipient {
+        recipient: ctx.recipient.to_string(),
+    })
+}
