@@ -10,6 +10,7 @@
 pub mod access;
 pub mod error;
 pub mod metrics;
+pub mod resource;
 pub mod secret;
 pub mod service;
 pub mod settings;

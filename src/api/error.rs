@@ -48,6 +48,16 @@ pub enum Error {
     },
     #[error("the request body exceeds {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// The object exists already, or a limit is reached (Mailu answers both with 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// `If-Match` names another version of the object than the current one.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// Writes are not acknowledged right now (the write path stopped after a failure); the reason
+    /// is also in `/healthz`.
+    #[error("writes are suspended: {0}")]
+    Unavailable(String),
     /// The configuration at main does not load; only a hand-edited repository can get there.
     #[error("the configuration at main is invalid: {0}")]
     HeadInvalid(String),
@@ -68,6 +78,9 @@ impl Error {
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Invalid { .. } => StatusCode::BAD_REQUEST,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::HeadInvalid(_) | Error::Store(_) | Error::Join(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -1,0 +1,161 @@
+//! What every resource handler shares: the [`View`] of the acknowledged configuration it validates
+//! against, the [`Change`] a write produces (file edits for the journal), `ETag`s of file contents,
+//! `If-Match`, and turning the model's problems into a 400 in Mailu's shape.
+//!
+//! Resource logic is written as plain functions `(view, request) -> Result<Change, Error>` so it can
+//! be tested without HTTP or a journal; the handler runs it under the writer's lock and submits the
+//! change.
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::http::{HeaderMap, header};
+
+use super::Error;
+use crate::journal::Edit;
+use crate::model::{Config, Problem, RepoPath};
+
+/// The acknowledged configuration (main plus pending changes), as a resource sees it.
+pub trait View {
+    /// The validated configuration.
+    fn config(&self) -> &Config;
+    /// The current bytes of a file, pending changes included.
+    fn read(&self, path: &RepoPath) -> Option<Vec<u8>>;
+}
+
+/// A view over fixed contents: a snapshot's files and the configuration loaded from them.
+#[derive(Debug)]
+pub struct Fixed {
+    pub config: Config,
+    pub files: BTreeMap<RepoPath, Vec<u8>>,
+}
+
+impl Fixed {
+    /// Loads `files`; a tree that does not load is an invariant breach (main is always valid).
+    pub fn load(files: BTreeMap<RepoPath, Vec<u8>>) -> Result<Fixed, crate::model::Diagnostics> {
+        Ok(Fixed {
+            config: crate::model::load(&files)?,
+            files,
+        })
+    }
+}
+
+impl View for Fixed {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn read(&self, path: &RepoPath) -> Option<Vec<u8>> {
+        self.files.get(path).cloned()
+    }
+}
+
+/// What one API write does: a one-line summary (for the version message) and the file edits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub summary: String,
+    pub edits: Vec<Edit>,
+}
+
+/// The `ETag` of a file's content: its git blob id, quoted. The same as the id the file has in the
+/// repository once committed, so a tag stays valid across the commit.
+pub fn etag_of(content: &[u8]) -> String {
+    let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, content)
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    format!("\"{id}\"")
+}
+
+/// Refuses the write with 412 when the request's `If-Match` does not name the current content of
+/// `path` (`None` when it does not exist; `If-Match: *` then fails too, as RFC 9110 says).
+pub fn check_if_match(headers: &HeaderMap, current: Option<&[u8]>) -> Result<(), Error> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(());
+    };
+    let value = value.to_str().unwrap_or_default();
+    let current_tag = current.map(etag_of);
+    let matches = value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| match &current_tag {
+            Some(current) => tag == "*" || tag == current,
+            None => false,
+        });
+    if matches {
+        Ok(())
+    } else {
+        Err(Error::PreconditionFailed(
+            "the object changed since it was read (If-Match does not name its current ETag); read it again"
+                .into(),
+        ))
+    }
+}
+
+/// The model's problems with one request as a 400: `errors` maps each field to its first problem
+/// (a problem with the whole object is filed under `_`).
+pub fn invalid(problems: Vec<Problem>) -> Error {
+    let mut errors = BTreeMap::new();
+    let mut seen = HashSet::new();
+    let mut lines = Vec::new();
+    for p in problems {
+        let field = if p.field.is_empty() {
+            "_".to_owned()
+        } else {
+            p.field
+        };
+        if seen.insert(field.clone()) {
+            errors.insert(field.clone(), p.message.clone());
+        }
+        lines.push(format!("{field}: {}", p.message));
+    }
+    Error::Invalid {
+        message: lines.join("; "),
+        errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_is_the_git_blob_id() {
+        // `printf 'hello\n' | git hash-object --stdin`
+        assert_eq!(
+            etag_of(b"hello\n"),
+            "\"ce013625030ba8dba906f756967f9e9ca394464a\""
+        );
+    }
+
+    #[test]
+    fn if_match_rules() {
+        let mut headers = HeaderMap::new();
+        assert!(check_if_match(&headers, None).is_ok());
+        headers.insert(header::IF_MATCH, etag_of(b"a").parse().unwrap());
+        assert!(check_if_match(&headers, Some(b"a")).is_ok());
+        assert_eq!(
+            check_if_match(&headers, Some(b"b")).unwrap_err().status(),
+            412
+        );
+        assert_eq!(check_if_match(&headers, None).unwrap_err().status(), 412);
+        headers.insert(header::IF_MATCH, "*".parse().unwrap());
+        assert!(check_if_match(&headers, Some(b"b")).is_ok());
+    }
+
+    #[test]
+    fn problems_become_a_field_map() {
+        let err = invalid(vec![
+            Problem::new("quota_bytes", "too big"),
+            Problem::new("quota_bytes", "again"),
+        ]);
+        match err {
+            Error::Invalid { errors, message } => {
+                assert_eq!(
+                    errors.get("quota_bytes").map(String::as_str),
+                    Some("too big")
+                );
+                assert!(message.contains("again"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
