@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod checkout;
 pub mod cli;
+pub mod crash;
 pub mod data_dir;
 pub mod journal;
 pub mod model;
@@ -15,3 +16,4 @@ pub mod repo_template;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod versioner;
