@@ -324,14 +324,14 @@ impl Versioner {
                     (s.base().clone(), s.overlay().clone())
                 };
                 let edits = change.edits.clone();
-                Update::Reloaded(
+                Update::Reloaded(Box::new(
                     tokio::task::spawn_blocking(move || {
                         state::reload_with(&base, &overlay, &edits)
                     })
                     .await
                     .map_err(Error::from)?
                     .map_err(Error::from)?,
-                )
+                ))
             }
         };
         // From here to the unlock there is no `.await`: a cancelled caller cannot leave the journal,
@@ -484,7 +484,11 @@ impl Versioner {
     }
 
     /// Records the fsync result of change `seq`; on failure takes the change out of the state.
-    async fn acknowledged(&self, seq: u64, result: Result<(), journal::Error>) -> Result<(), Error> {
+    async fn acknowledged(
+        &self,
+        seq: u64,
+        result: Result<(), journal::Error>,
+    ) -> Result<(), Error> {
         let inner = &self.inner;
         match result {
             Ok(()) => {
@@ -553,17 +557,18 @@ impl Inner {
     }
 
     /// When the debouncer should commit: the quiet period after the newest change, at most
-    /// `max_delay` after the oldest acknowledged one, and not before a failed commit's retry time.
+    /// `max_delay` after the oldest acknowledged one; after a failure, the retry time.
     fn due(&self) -> Option<Instant> {
         let q = self.queue();
         let first = q.entries.front().filter(|e| e.acked)?.at;
         let last = q.entries.back()?.at;
         drop(q);
-        let due = (last + self.settings.quiet).min(first + self.settings.max_delay);
-        Some(match self.lock_health().retry_at {
-            Some(retry) => due.max(retry),
-            None => due,
-        })
+        // After a failed commit, writes are suspended: retry at the backoff time, not at the next
+        // debounce time, which may be far off (a failed `flush`).
+        if let Some(retry) = self.lock_health().retry_at {
+            return Some(retry);
+        }
+        Some((last + self.settings.quiet).min(first + self.settings.max_delay))
     }
 }
 

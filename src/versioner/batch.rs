@@ -52,10 +52,18 @@ pub(super) fn replay(store: &Store, dir: &Path, lookback: usize) -> Result<Repla
         }
     }
     if !todo.is_empty() {
-        tracing::info!(changes = todo.len(), "replaying pending changes from the journal");
+        tracing::info!(
+            changes = todo.len(),
+            "replaying pending changes from the journal"
+        );
     }
     let state = State::load(store.snapshot(&Rev::Commit(head))?, overlay)?;
-    Ok((journal, todo, done.into_iter().map(|r| r.id).collect(), state))
+    Ok((
+        journal,
+        todo,
+        done.into_iter().map(|r| r.id).collect(),
+        state,
+    ))
 }
 
 /// The ids among `records` that versions on main already name. Searches newest first, doubling the
@@ -132,19 +140,14 @@ pub(super) async fn flush(inner: &Inner) -> Result<Option<Committed>, Error> {
     commit(inner).await
 }
 
-/// Commits one batch and records the outcome: a failure suspends writes and schedules a retry
-/// with backoff; a success clears that.
+/// Commits one batch and records a failure: it suspends writes and schedules a retry with backoff
+/// (a success clears that, in `commit_batch`).
 async fn commit(inner: &Inner) -> Result<Option<Committed>, Error> {
     let result = commit_batch(inner).await;
     let mut h = inner.lock_health();
     match &result {
-        Ok(_) => {
-            if h.commit.take().is_some() {
-                tracing::info!("pending changes committed again; writes resume");
-            }
-            h.retry_at = None;
-            h.backoff = MIN_BACKOFF;
-        }
+        // Success was recorded by `commit_batch`, before waiters were told of the version.
+        Ok(_) => {}
         Err(e) => {
             tracing::error!(error = %e, retry_in = ?h.backoff, "cannot commit pending changes; writes are suspended");
             h.commit = Some(e.to_string());
@@ -157,6 +160,9 @@ async fn commit(inner: &Inner) -> Result<Option<Committed>, Error> {
                 .commit_failures += 1;
         }
     }
+    drop(h);
+    // The debounce task may be sleeping toward a later time: the retry time moves it.
+    inner.wake.notify_one();
     result
 }
 
@@ -178,16 +184,23 @@ async fn commit_batch(inner: &Inner) -> Result<Option<Committed>, Error> {
     let started = std::time::Instant::now();
     let store = inner.store.clone();
     let retries = inner.settings.cas_retries;
-    let (version, moved, snapshot) = tokio::task::spawn_blocking(move || {
-        commit_on(&store, expected, &edits, &meta, retries)
-    })
-    .await??;
+    let (version, moved, snapshot) =
+        tokio::task::spawn_blocking(move || commit_on(&store, expected, &edits, &meta, retries))
+            .await??;
     crate::crash::point("after-cas");
     let committed = Committed {
         commit: version.commit,
         number: version.number,
     };
 
+    {
+        let mut h = inner.lock_health();
+        if h.commit.take().is_some() {
+            tracing::info!("pending changes committed again; writes resume");
+        }
+        h.retry_at = None;
+        h.backoff = MIN_BACKOFF;
+    }
     // Forget the batch first: from here on it must never be committed again.
     {
         let mut q = inner.queue();
@@ -226,7 +239,11 @@ async fn commit_batch(inner: &Inner) -> Result<Option<Committed>, Error> {
         m.last_commit = Some(started.elapsed());
     }
     inner.versions.send_modify(|n| *n += 1);
-    tracing::info!(version = committed.number, changes = batch.len(), "committed a version");
+    tracing::info!(
+        version = committed.number,
+        changes = batch.len(),
+        "committed a version"
+    );
 
     crate::crash::point("before-trim");
     let ids = batch.iter().map(|e| e.id.as_str().to_owned()).collect();
@@ -299,7 +316,12 @@ fn meta(settings: &Settings, batch: &[Entry]) -> CommitMeta {
     let summary = match batch {
         [one] => one.summary.clone(),
         _ => {
-            let shown = authors.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+            let shown = authors
+                .iter()
+                .take(3)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
             match authors.len().saturating_sub(3) {
                 0 => format!("{} changes by {shown}", batch.len()),
                 more => format!("{} changes by {shown} and {more} more", batch.len()),

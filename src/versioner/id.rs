@@ -24,7 +24,9 @@ impl ChangeId {
     pub fn parse(raw: &str) -> Result<ChangeId, ParseError> {
         let parts: Vec<&str> = raw.split('-').collect();
         let hex = |s: &str, n: usize| {
-            s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            s.len() == n
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         };
         match parts.as_slice() {
             [ms, seq, rnd] if hex(ms, 12) && hex(seq, 6) && hex(rnd, 8) => {
@@ -99,7 +101,13 @@ mod tests {
 
     #[test]
     fn foreign_strings_are_not_ids() {
-        for bad in ["", "abc", "0190a1b2c3d4-000001", "0190A1B2C3D4-000001-5e7a9c01", "x y"] {
+        for bad in [
+            "",
+            "abc",
+            "0190a1b2c3d4-000001",
+            "0190A1B2C3D4-000001-5e7a9c01",
+            "x y",
+        ] {
             assert!(ChangeId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -135,7 +135,7 @@ impl State {
             );
         }
         match update {
-            Update::Reloaded(c) => self.config = c,
+            Update::Reloaded(c) => self.config = *c,
             Update::Patch(patches) => {
                 if let Ok(c) = &mut self.config {
                     for p in patches {
@@ -201,7 +201,7 @@ fn blob_id(bytes: &[u8]) -> ObjectId {
 pub(super) enum Update {
     Patch(Vec<Patch>),
     /// The whole tree was reloaded with the change.
-    Reloaded(Result<Config, Diagnostics>),
+    Reloaded(Box<Result<Config, Diagnostics>>),
 }
 
 /// What an edit does to the configuration, when it can be patched in.
