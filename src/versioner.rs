@@ -18,6 +18,7 @@
 //! taken out of the state again, and the versioner stops acknowledging writes.
 
 mod batch;
+mod change;
 mod id;
 mod state;
 
@@ -28,7 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gix::ObjectId;
 use tokio::sync::{Notify, watch};
@@ -37,9 +38,11 @@ use tokio::time::Instant;
 use crate::journal::{self, Journal, Record};
 use crate::store::{self, Edit, Person, Store};
 
+pub use change::Change;
 pub use id::{ChangeId, ParseError};
 pub use state::State;
 
+use change::{check_size, checked, now_ms, overlay_of, to_journal, to_store};
 use state::{Layer, Update};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,17 +92,6 @@ impl Settings {
             lookback: 10_000,
         }
     }
-}
-
-/// One validated change, as the writer's closure returns it.
-#[derive(Debug, Clone)]
-pub struct Change {
-    /// The access token's name; one line.
-    pub author: String,
-    /// One line for the version message, e.g. `Create user alice@example.com`.
-    pub summary: String,
-    /// The resulting content of every file the change touches.
-    pub edits: Vec<Edit>,
 }
 
 /// A version that holds a change.
@@ -569,87 +561,5 @@ impl Inner {
             return Some(retry);
         }
         Some((last + self.settings.quiet).min(first + self.settings.max_delay))
-    }
-}
-
-/// The overlay the given changes make, in order.
-fn overlay_of<'a>(
-    entries: impl IntoIterator<Item = &'a Entry>,
-) -> std::collections::BTreeMap<crate::model::RepoPath, Layer> {
-    let mut overlay = std::collections::BTreeMap::new();
-    for e in entries {
-        for edit in e.edits.iter() {
-            overlay.insert(
-                edit.path.clone(),
-                Layer {
-                    seq: e.seq,
-                    content: edit.content.as_deref().map(Arc::from),
-                },
-            );
-        }
-    }
-    overlay
-}
-
-/// Refuses what cannot become a version's trailers; makes the summary one line.
-fn checked(mut change: Change) -> Result<Change, Error> {
-    if change.edits.is_empty() {
-        return Err(Error::InvalidChange("a change edits no file".into()));
-    }
-    let author = change.author.trim();
-    if author.is_empty() || author.contains(['\n', '\r', '\0', '<', '>']) {
-        return Err(Error::InvalidChange(format!(
-            "the author {:?} must be one non-empty line without `<` or `>`",
-            change.author
-        )));
-    }
-    change.author = author.to_owned();
-    let summary: String = change
-        .summary
-        .split(|c: char| c.is_control())
-        .filter(|s| !s.trim().is_empty())
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ");
-    change.summary = if summary.is_empty() {
-        "API change".into()
-    } else {
-        summary
-    };
-    Ok(change)
-}
-
-/// Refuses a record the journal would refuse, before it is queued: a later writer may validate
-/// against it, so it must not fail alone.
-fn check_size(record: &Record) -> Result<(), Error> {
-    let mut buf = Vec::new();
-    journal::log::encode(record, &mut buf).map_err(journal::Error::from)?;
-    if buf.len() > journal::log::MAX_RECORD {
-        return Err(journal::Error::TooLarge {
-            size: buf.len(),
-            max: journal::log::MAX_RECORD,
-        }
-        .into());
-    }
-    Ok(())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn to_journal(e: &Edit) -> journal::Edit {
-    journal::Edit {
-        path: e.path.clone(),
-        content: e.content.clone(),
-    }
-}
-
-fn to_store(e: journal::Edit) -> Edit {
-    Edit {
-        path: e.path,
-        content: e.content,
     }
 }
