@@ -115,11 +115,22 @@ impl Journal {
 
     /// Appends `record` and returns once it is on disk.
     pub async fn append(&self, record: Record) -> Result<(), Error> {
+        self.enqueue(record).await
+    }
+
+    /// Queues `record` now, in call order, and returns a future that resolves once it is on disk.
+    /// A caller that serializes writers can queue under its lock and wait for the fsync after
+    /// releasing it, so the next writer's record joins the same fsync.
+    pub fn enqueue(
+        &self,
+        record: Record,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send + 'static {
         let (reply, done) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Job::Append(record, reply))
-            .map_err(|_| Error::Gone)?;
-        done.await.map_err(|_| Error::Gone)?
+        let sent = self.tx.send(Job::Append(record, reply));
+        async move {
+            sent.map_err(|_| Error::Gone)?;
+            done.await.map_err(|_| Error::Gone)?
+        }
     }
 
     /// The blocking form of [`Journal::append`], for offline commands and threads outside tokio.

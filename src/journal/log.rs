@@ -36,12 +36,8 @@ pub struct Record {
     pub edits: Vec<Edit>,
 }
 
-/// The new content of one file, or `None` to delete it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Edit {
-    pub path: RepoPath,
-    pub content: Option<Vec<u8>>,
-}
+/// The edit type is the store's: a record holds exactly what a commit will apply.
+pub use crate::store::Edit;
 
 #[derive(Serialize, Deserialize)]
 struct RawEdit {

@@ -74,6 +74,7 @@ impl Store {
         let tree = apply(&repo, base, edits, &mut written)?;
         let commit = write_commit(&repo, tree, Some(expected), meta, number)?;
         written.push(commit);
+        crate::crash::point("after-objects");
         self.move_main(&repo, Some(expected), commit, &written, meta, number)?;
         Ok(Version {
             commit,
