@@ -14,6 +14,7 @@ pub mod resource;
 pub mod secret;
 pub mod service;
 pub mod settings;
+pub mod write;
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -25,6 +26,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{RateLimiter, TokenFile};
 use crate::store::Store;
+use crate::versioner::Versioner;
 
 pub use access::{Authorized, Read, Worker, Write};
 pub use error::Error;
@@ -42,6 +44,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The server's age recipient: what operators encrypt secrets for (`mailu-git secret encrypt`).
     pub recipient: Arc<str>,
+    /// The write path: the acknowledged state, and changes becoming versions.
+    pub versioner: Versioner,
 }
 
 impl std::fmt::Debug for Context {
@@ -59,8 +63,10 @@ impl Context {
         tokens: TokenFile,
         limiter: RateLimiter,
         recipient: String,
+        versioner: Versioner,
     ) -> Context {
         Context {
+            versioner,
             recipient: recipient.into(),
             store,
             tokens: Arc::new(RwLock::new(tokens)),
@@ -73,7 +79,9 @@ impl Context {
 /// The API's routes (`/api/v1/...`) and `/metrics`, with their state applied.
 pub fn router(ctx: Context) -> Router {
     let v1 = Router::new()
-        .route("/settings", get(settings::get))
+        .route("/settings", get(settings::get).patch(settings::patch))
+        .route("/change/{id}", get(write::change))
+        .route("/pending", get(write::pending))
         .route("/service/{name}/token", post(service::token))
         .route("/secret/recipient", get(secret::recipient))
         .method_not_allowed_fallback(method_not_allowed)

@@ -87,6 +87,11 @@ impl DataDir {
         self.root.join("config.git")
     }
 
+    /// The journal of acknowledged writes not yet in a version.
+    pub fn journal(&self) -> PathBuf {
+        self.root.join("journal")
+    }
+
     /// The age identities that decrypt the repository's secrets.
     pub fn secret_key(&self) -> PathBuf {
         self.root.join("secret.key")

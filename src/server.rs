@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::auth::{self, RateLimiter, Scope, TokenFile};
 use crate::data_dir::{self, DataDir};
 use crate::store::{self, Store};
+use crate::versioner::{self, Versioner};
 use crate::{api, model, repo_template, secret};
 
 /// The address used when neither `--listen` nor `MAILU_GIT_LISTEN` is given.
@@ -96,6 +97,8 @@ pub enum Error {
     Join(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Tokens(#[from] auth::Error),
+    #[error(transparent)]
+    Versioner(#[from] versioner::Error),
     #[error("{var} is not usable as an access token: {reason}")]
     EnvToken { var: &'static str, reason: String },
 }
@@ -104,8 +107,7 @@ pub enum Error {
 #[derive(Clone)]
 struct AppState {
     store: Store,
-    /// The configuration at main, validated; the API will read and replace it.
-    _config: Arc<model::Config>,
+    versioner: Versioner,
     _data: Arc<DataDir>,
 }
 
@@ -128,6 +130,15 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         Ok((prepared, tokens, generated))
     })
     .await??;
+    // Acknowledged writes of an earlier run are replayed here, before the server answers anyone.
+    let debounce = &config.settings.debounce;
+    let versioner = Versioner::open(
+        store.clone(),
+        &data.journal(),
+        versioner::Settings::new(debounce.quiet.0, debounce.max_delay.0),
+    )
+    .await?;
+    drop(config);
     if let Some(token) = generated {
         // Printed once, on stdout (not the log, which may be shipped elsewhere); only its hash is kept.
         println!("mailu-git: admin token (shown once): {token}");
@@ -153,10 +164,16 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         data.repo().display()
     );
     let limiter = RateLimiter::new(options.auth_failures, options.auth_failure_window);
-    let ctx = api::Context::new(store.clone(), tokens, limiter, keyring.recipient());
+    let ctx = api::Context::new(
+        store.clone(),
+        tokens,
+        limiter,
+        keyring.recipient(),
+        versioner.clone(),
+    );
     let state = AppState {
         store,
-        _config: Arc::new(config),
+        versioner: versioner.clone(),
         _data: Arc::new(data),
     };
     let app = Router::new()
@@ -173,6 +190,16 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::Serve)?;
+    // Every acknowledged write becomes part of a version before the process ends.
+    match versioner.shutdown().await {
+        Ok(Some(version)) => {
+            tracing::info!(version = version.number, "committed the pending changes")
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::error!(error = %err, "cannot commit the pending changes; they stay in the journal for the next start")
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -321,14 +348,21 @@ pub fn server_person() -> store::Person {
 
 #[derive(Serialize)]
 struct Health {
+    /// `ok`, or `unavailable` when writes are suspended (the reason says why).
     status: &'static str,
     commit: String,
     version: Option<u64>,
+    /// Acknowledged changes not yet in a version.
+    pending: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
-async fn healthz(
-    State(state): State<AppState>,
-) -> Result<Json<Health>, (axum::http::StatusCode, String)> {
+/// `GET /healthz`: 200 while writes are acknowledged, 503 (same body) when they are suspended or the
+/// repository cannot be read, so a load balancer or the worker sees it.
+async fn healthz(State(state): State<AppState>) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
     let store = state.store.clone();
     let head = tokio::task::spawn_blocking(move || {
         let head = store.head()?;
@@ -336,27 +370,36 @@ async fn healthz(
         Ok::<_, store::Error>((head, number))
     })
     .await;
-    match head {
-        Ok(Ok((commit, version))) => Ok(Json(Health {
-            status: "ok",
-            commit: commit.to_string(),
-            version,
-        })),
+    let (commit, version) = match head {
+        Ok(Ok(found)) => found,
         Ok(Err(err)) => {
             tracing::error!(error = %err, "health check cannot read the repository");
-            Err((
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "the repository cannot be read\n".into(),
-            ))
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the repository cannot be read\n",
+            )
+                .into_response();
         }
         Err(err) => {
             tracing::error!(error = %err, "health check task failed");
-            Err((
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error\n".into(),
-            ))
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
         }
-    }
+    };
+    let pending = state.versioner.pending().changes.len();
+    let (status, code, reason) = match state.versioner.health() {
+        versioner::Health::Ok => ("ok", StatusCode::OK, None),
+        versioner::Health::Unavailable { reason } => {
+            ("unavailable", StatusCode::SERVICE_UNAVAILABLE, Some(reason))
+        }
+    };
+    let body = Health {
+        status,
+        commit: commit.to_string(),
+        version,
+        pending,
+        reason,
+    };
+    (code, Json(body)).into_response()
 }
 
 /// Waits for SIGINT or SIGTERM. The handlers are installed when this is called, not when the future is

@@ -36,6 +36,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::journal::{self, Journal, Record};
+use crate::model;
 use crate::store::{self, Edit, Person, Store};
 
 pub use change::Change;
@@ -50,6 +51,9 @@ pub enum Error {
     /// Writes are not acknowledged until a version can be committed again (answer 503).
     #[error("writes are suspended: {reason}")]
     Unavailable { reason: String },
+    /// With the change, the configuration would not load: every problem it would cause.
+    #[error("the change would make the configuration invalid:\n{0}")]
+    Rejected(model::Diagnostics),
     /// The change itself is malformed (a caller bug, not a user's input error).
     #[error("invalid change: {0}")]
     InvalidChange(String),
@@ -316,14 +320,19 @@ impl Versioner {
                     (s.base().clone(), s.overlay().clone())
                 };
                 let edits = change.edits.clone();
-                Update::Reloaded(Box::new(
-                    tokio::task::spawn_blocking(move || {
-                        state::reload_with(&base, &overlay, &edits)
-                    })
-                    .await
-                    .map_err(Error::from)?
-                    .map_err(Error::from)?,
-                ))
+                let reloaded = tokio::task::spawn_blocking(move || {
+                    state::reload_with(&base, &overlay, &edits)
+                })
+                .await
+                .map_err(Error::from)?
+                .map_err(Error::from)?;
+                // The whole tree must still load: a change whose effect reaches other files (a
+                // settings value other files depend on, a domain others refer to) is refused here
+                // even when the caller's own checks missed it. Main is never made invalid.
+                if let Err(problems) = reloaded {
+                    return Err(Error::Rejected(problems).into());
+                }
+                Update::Reloaded(Box::new(reloaded))
             }
         };
         // From here to the unlock there is no `.await`: a cancelled caller cannot leave the journal,

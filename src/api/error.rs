@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::{auth, store};
+use crate::{auth, store, versioner};
 
 /// Everything an API request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +65,32 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("a blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The write path failed for a reason other than a suspension (a bug or a disk error).
+    #[error(transparent)]
+    Versioner(versioner::Error),
+}
+
+impl From<versioner::Error> for Error {
+    fn from(err: versioner::Error) -> Error {
+        match err {
+            versioner::Error::Unavailable { reason } => Error::Unavailable(reason),
+            versioner::Error::Rejected(problems) => {
+                let mut errors = BTreeMap::new();
+                for p in problems.iter() {
+                    let key = match &p.field {
+                        Some(field) => format!("{}: {field}", p.file),
+                        None => p.file.clone(),
+                    };
+                    errors.entry(key).or_insert_with(|| p.message.clone());
+                }
+                Error::Invalid {
+                    message: problems.to_string(),
+                    errors,
+                }
+            }
+            other => Error::Versioner(other),
+        }
+    }
 }
 
 impl Error {
@@ -81,7 +107,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::HeadInvalid(_) | Error::Store(_) | Error::Join(_) => {
+            Error::HeadInvalid(_) | Error::Store(_) | Error::Join(_) | Error::Versioner(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }

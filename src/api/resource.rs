@@ -49,6 +49,41 @@ impl View for Fixed {
     }
 }
 
+/// The acknowledged state of the write path as a [`View`]: main plus every acknowledged change.
+pub struct Acked<'a> {
+    state: &'a crate::versioner::State,
+    config: &'a Config,
+}
+
+impl<'a> Acked<'a> {
+    /// Fails only when the acknowledged configuration does not load, which main's invariant rules out
+    /// (every version was validated); it is reported as a server error, not the caller's.
+    pub fn new(state: &'a crate::versioner::State) -> Result<Acked<'a>, Error> {
+        let config = state
+            .config()
+            .map_err(|problems| Error::HeadInvalid(problems.to_string()))?;
+        Ok(Acked { state, config })
+    }
+}
+
+impl View for Acked<'_> {
+    fn config(&self) -> &Config {
+        self.config
+    }
+
+    fn read(&self, path: &RepoPath) -> Option<Vec<u8>> {
+        match self.state.read(path) {
+            Ok(found) => found,
+            Err(err) => {
+                // A read error of a committed blob means a damaged repository; the write that
+                // needed it sees the file as missing and is refused, and the log says why.
+                tracing::error!(%path, error = %err, "cannot read a file of the acknowledged state");
+                None
+            }
+        }
+    }
+}
+
 /// What one API write does: a one-line summary (for the version message) and the file edits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {

@@ -1,17 +1,19 @@
 //! `/api/v1/settings`: the global settings (`mailu.toml`), which Mailu keeps in `mailu.env` and has
-//! no API for. GET (read scope) returns the typed settings as JSON with an `ETag` (the blob id of
-//! `mailu.toml`) and answers `If-None-Match` with 304. PATCH arrives with the write path; until then
-//! reads come from the head of main.
+//! no API for. GET (read scope) returns the typed settings of the acknowledged state as JSON with an
+//! `ETag` (the blob id of `mailu.toml`) and answers `If-None-Match` with 304. PATCH (admin) takes a
+//! JSON merge patch (RFC 7396: objects merge, `null` resets a key to its default), honours
+//! `If-Match`, and rewrites `mailu.toml` keeping its comments.
 
-use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{Authorized, Context, Error, Read};
+use super::resource::{self, Change, View};
+use super::write::{self, WriteQuery};
+use super::{Authorized, Context, Error, Json, Read, Write};
 use crate::model::settings::Settings;
-use crate::model::{RepoPath, toml_file};
-use crate::store::{Rev, Store};
+use crate::model::{FileType, RepoPath, edit};
+use crate::store::Edit;
 
 /// `GET /api/v1/settings`.
 pub async fn get(
@@ -19,27 +21,194 @@ pub async fn get(
     State(ctx): State<Context>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let store = ctx.store.clone();
-    tokio::task::spawn_blocking(move || read(&store, &headers)).await?
-}
-
-fn read(store: &Store, headers: &HeaderMap) -> Result<Response, Error> {
-    let snapshot = store.snapshot(&Rev::Head)?;
-    let path = RepoPath::settings();
-    let Some(blob) = snapshot.blob_id(&path)? else {
-        return Err(Error::HeadInvalid(format!("{path} is missing")));
+    let (settings, etag) = {
+        let state = ctx.versioner.state();
+        let view = resource::Acked::new(&state)?;
+        let bytes = view
+            .read(&RepoPath::settings())
+            .ok_or_else(|| Error::HeadInvalid("mailu.toml is missing".into()))?;
+        (view.config().settings.clone(), resource::etag_of(&bytes))
     };
-    let etag = super::etag(&blob);
-    if super::none_match(headers, &etag) {
+    if super::none_match(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    // The blob exists (its id was just read from the same tree), so `None` cannot happen here.
-    let bytes = snapshot.read(&path)?.unwrap_or_default();
-    let text =
-        String::from_utf8(bytes).map_err(|_| Error::HeadInvalid(format!("{path} is not UTF-8")))?;
-    let settings: Settings = toml_file::parse(path.as_str(), &text).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        Error::HeadInvalid(lines.join("; "))
+    Ok(([(header::ETAG, etag)], axum::Json(settings)).into_response())
+}
+
+/// `PATCH /api/v1/settings`.
+pub async fn patch(
+    caller: Authorized<Write>,
+    State(ctx): State<Context>,
+    headers: HeaderMap,
+    query: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<Response, Error> {
+    let wait = write::wait_of(query)?;
+    write::apply(&ctx, &caller.caller.name, wait, |view| {
+        plan_patch(view, &headers, body)
+    })
+    .await
+}
+
+/// The change a settings patch makes, validated against the acknowledged state.
+pub fn plan_patch(
+    view: &dyn View,
+    headers: &HeaderMap,
+    patch: serde_json::Value,
+) -> Result<Change, Error> {
+    let path = RepoPath::settings();
+    let current = view.read(&path);
+    resource::check_if_match(headers, current.as_deref())?;
+    let serde_json::Value::Object(tables) = &patch else {
+        return Err(Error::field(
+            "_",
+            "the body must be a JSON object of settings tables, e.g. {\"mail\": {...}}",
+        ));
+    };
+    let keys: Vec<String> = tables.keys().cloned().collect();
+    let mut value = serde_json::to_value(&view.config().settings)
+        .map_err(|e| Error::HeadInvalid(e.to_string()))?;
+    merge(&mut value, patch);
+    let new: Settings = serde_json::from_value(value).map_err(|e| {
+        // serde names the offending key in its message; file it under the table the patch touched
+        // when there is one, so `errors` points at the right place.
+        let field = if keys.len() == 1 {
+            keys[0].clone()
+        } else {
+            "_".into()
+        };
+        Error::field(&field, e.to_string())
     })?;
-    Ok(([(header::ETAG, etag)], Json(settings)).into_response())
+    let mut problems = Vec::new();
+    new.validate(&mut problems);
+    if !problems.is_empty() {
+        return Err(resource::invalid(problems));
+    }
+    let current_text = current
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let text = edit::update(&current_text, &new).map_err(|e| Error::HeadInvalid(e.to_string()))?;
+    Ok(Change {
+        summary: format!("Update the settings ({})", keys.join(", ")),
+        edits: vec![Edit::write(path, text)],
+    })
+}
+
+/// RFC 7396 JSON merge patch: objects merge key by key, `null` removes a key (its default returns),
+/// anything else replaces.
+fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+    match patch {
+        serde_json::Value::Object(entries) => {
+            if !target.is_object() {
+                *target = serde_json::Value::Object(serde_json::Map::new());
+            }
+            if let serde_json::Value::Object(map) = target {
+                for (key, value) in entries {
+                    if value.is_null() {
+                        map.remove(&key);
+                    } else {
+                        merge(map.entry(key).or_insert(serde_json::Value::Null), value);
+                    }
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::api::resource::Fixed;
+
+    fn view(settings: &str) -> Fixed {
+        let files = BTreeMap::from([(RepoPath::settings(), settings.as_bytes().to_vec())]);
+        Fixed::load(files).unwrap()
+    }
+
+    fn text(change: &Change) -> String {
+        String::from_utf8(change.edits[0].content.clone().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_patch_changes_one_key_and_keeps_the_comments() {
+        let v = view(
+            "# my server\nformat = 1\n\n[mail]\n# keep it small\nmessage_size_limit = 1000000\n",
+        );
+        let change = plan_patch(
+            &v,
+            &HeaderMap::new(),
+            serde_json::json!({"mail": {"message_size_limit": 2000000}}),
+        )
+        .unwrap();
+        let t = text(&change);
+        assert!(
+            t.contains("# my server") && t.contains("# keep it small"),
+            "{t}"
+        );
+        assert!(t.contains("message_size_limit = 2000000"), "{t}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_naming_the_field() {
+        let v = view("format = 1\n");
+        let err = plan_patch(
+            &v,
+            &HeaderMap::new(),
+            serde_json::json!({"mail": {"message_size_limt": 1}}),
+        )
+        .unwrap_err();
+        match err {
+            Error::Invalid { errors, message } => {
+                assert!(errors.contains_key("mail"), "{errors:?}");
+                assert!(message.contains("message_size_limt"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = plan_patch(
+            &v,
+            &HeaderMap::new(),
+            serde_json::json!({"history": {"keep_last": 0}}),
+        )
+        .unwrap_err();
+        match err {
+            Error::Invalid { errors, .. } => {
+                assert!(errors.contains_key("history.keep_last"), "{errors:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            plan_patch(&v, &HeaderMap::new(), serde_json::json!([1]))
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+
+    #[test]
+    fn null_resets_a_key_and_if_match_is_honoured() {
+        let v = view("format = 1\n[mail]\nmessage_size_limit = 5\n");
+        let change = plan_patch(
+            &v,
+            &HeaderMap::new(),
+            serde_json::json!({"mail": {"message_size_limit": null}}),
+        )
+        .unwrap();
+        assert!(
+            text(&change).contains("message_size_limit = 50000000\n"),
+            "{}",
+            text(&change)
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::IF_MATCH,
+            "\"0000000000000000000000000000000000000000\""
+                .parse()
+                .unwrap(),
+        );
+        let err = plan_patch(&v, &headers, serde_json::json!({"mail": {}})).unwrap_err();
+        assert_eq!(err.status(), 412);
+    }
 }

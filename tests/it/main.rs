@@ -9,3 +9,4 @@ mod support;
 mod access;
 mod secret;
 mod serve;
+mod write;

@@ -171,3 +171,41 @@ impl Drop for TestServer {
         let _ = self.child.wait();
     }
 }
+
+/// One HTTP answer: status, headers, body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Sends one request with a bearer token and an optional JSON body.
+pub fn request(method: &str, url: &str, token: &str, body: Option<serde_json::Value>) -> Reply {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut req = reqwest::Client::new()
+            .request(method.parse().unwrap(), url)
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    })
+}
