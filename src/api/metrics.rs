@@ -175,11 +175,71 @@ pub async fn render(State(ctx): State<Context>) -> Response {
             None
         }
     };
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        ctx.metrics.render(version),
-    )
-        .into_response()
+    let mut text = ctx.metrics.render(version);
+    write_path(&mut text, &ctx.versioner.metrics(), &ctx.versioner.health());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The write path's figures: journal depth and fsyncs, versions made, commit latency and failures,
+/// and whether writes are acknowledged.
+fn write_path(out: &mut String, m: &crate::versioner::Metrics, health: &crate::versioner::Health) {
+    let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    gauge(
+        "mailu_git_journal_pending",
+        "Acknowledged changes not yet in a version.",
+        "gauge",
+        m.journal.pending.to_string(),
+    );
+    gauge(
+        "mailu_git_journal_appended_total",
+        "Changes appended to the journal.",
+        "counter",
+        m.journal.appended.to_string(),
+    );
+    gauge(
+        "mailu_git_journal_fsyncs_total",
+        "Journal fsyncs (shared by concurrent writers).",
+        "counter",
+        m.journal.fsyncs.to_string(),
+    );
+    gauge(
+        "mailu_git_versions_total",
+        "Versions committed by this process.",
+        "counter",
+        m.versions.to_string(),
+    );
+    gauge(
+        "mailu_git_changes_committed_total",
+        "Changes committed in versions by this process.",
+        "counter",
+        m.changes_committed.to_string(),
+    );
+    gauge(
+        "mailu_git_commit_failures_total",
+        "Versions that could not be committed.",
+        "counter",
+        m.commit_failures.to_string(),
+    );
+    if let Some(last) = m.last_commit {
+        gauge(
+            "mailu_git_last_commit_seconds",
+            "How long the last version took to commit.",
+            "gauge",
+            last.as_secs_f64().to_string(),
+        );
+    }
+    let up = u8::from(*health == crate::versioner::Health::Ok);
+    gauge(
+        "mailu_git_writes_acknowledged",
+        "1 while writes are acknowledged, 0 while suspended.",
+        "gauge",
+        up.to_string(),
+    );
 }
 
 #[cfg(test)]
