@@ -102,9 +102,18 @@ fn a_burst_of_writes_is_read_back_at_once_and_becomes_one_version() {
     git(&repo, &["fsck", "--strict"]);
 
     let metrics = request("GET", &format!("{}/metrics", server.url), &token, None).body;
-    assert!(metrics.contains("mailu_git_changes_committed_total 6\n"), "{metrics}");
-    assert!(metrics.contains("mailu_git_journal_appended_total 6\n"), "{metrics}");
-    assert!(metrics.contains("mailu_git_writes_acknowledged 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("mailu_git_changes_committed_total 6\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mailu_git_journal_appended_total 6\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mailu_git_writes_acknowledged 1\n"),
+        "{metrics}"
+    );
 }
 
 #[test]
