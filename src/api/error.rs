@@ -65,6 +65,9 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("a blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A file of the view could not be rewritten; the view loaded it, so only a bug gets here.
+    #[error("cannot write a file: {0}")]
+    Edit(#[from] crate::model::edit::Error),
 }
 
 impl Error {
@@ -81,7 +84,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::HeadInvalid(_) | Error::Store(_) | Error::Join(_) => {
+            Error::HeadInvalid(_) | Error::Store(_) | Error::Join(_) | Error::Edit(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
