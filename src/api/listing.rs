@@ -34,7 +34,10 @@ pub fn head_view(store: &Store) -> Result<Arc<Fixed>, Error> {
     let snapshot = store.snapshot(&Rev::Head)?;
     let commit = snapshot.commit();
     // A poisoned lock only means a panic while the slot was replaced whole: its value is usable.
-    if let Some((path, at, view)) = CACHE.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+    if let Some((path, at, view)) = CACHE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
         && path == store.path()
         && *at == commit
     {
@@ -42,9 +45,8 @@ pub fn head_view(store: &Store) -> Result<Arc<Fixed>, Error> {
     }
     // Loaded without the lock: another request may load the same commit meanwhile, which only
     // costs time, while holding the lock would stall every reader behind one load.
-    let view = Arc::new(
-        Fixed::load(snapshot.files()?).map_err(|d| Error::HeadInvalid(d.to_string()))?,
-    );
+    let view =
+        Arc::new(Fixed::load(snapshot.files()?).map_err(|d| Error::HeadInvalid(d.to_string()))?);
     *CACHE.lock().unwrap_or_else(PoisonError::into_inner) =
         Some((store.path().to_owned(), commit, view.clone()));
     Ok(view)
@@ -87,9 +89,8 @@ impl Search {
                 "q" if !value.is_empty() => search.q = Some(value.to_lowercase()),
                 "q" => {}
                 "domain" => {
-                    search.domain = Some(
-                        DomainName::parse(&value).map_err(|e| Error::field("domain", e.0))?,
-                    )
+                    search.domain =
+                        Some(DomainName::parse(&value).map_err(|e| Error::field("domain", e.0))?)
                 }
                 "limit" => search.limit = Some(number(&value)?),
                 "offset" => search.offset = number(&value)?,

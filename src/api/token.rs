@@ -236,7 +236,11 @@ pub fn find(view: &dyn View, raw_id: &str) -> Result<(TokenGet, String), Error> 
 pub fn of_user(view: &dyn View, raw: &str) -> Result<(Vec<TokenGet>, String), Error> {
     let email = address(raw, "email")?;
     let (user, text) = user_file(view, &email)?;
-    let tokens = user.tokens.iter().map(|t| TokenGet::new(&email, t)).collect();
+    let tokens = user
+        .tokens
+        .iter()
+        .map(|t| TokenGet::new(&email, t))
+        .collect();
     Ok((tokens, etag_of(text.as_bytes())))
 }
 

@@ -69,7 +69,11 @@ impl UserGet {
             enable_pop: u.enable_pop,
             allow_spoofing: u.allow_spoofing,
             forward_enabled: u.forward_enabled,
-            forward_destination: u.forward_destination.iter().map(Email::to_unicode).collect(),
+            forward_destination: u
+                .forward_destination
+                .iter()
+                .map(Email::to_unicode)
+                .collect(),
             forward_keep: u.forward_keep,
             reply_enabled: u.reply_enabled,
             reply_subject: u.reply_subject.clone(),
@@ -325,7 +329,8 @@ pub fn list(view: &dyn View, search: &Search) -> Result<Page<UserGet>, Error> {
         }
         None => Box::new(config.domains.iter()),
     };
-    let users = domains.flat_map(|(name, entry)| entry.users.iter().map(move |(l, u)| (name, l, u)));
+    let users =
+        domains.flat_map(|(name, entry)| entry.users.iter().map(move |(l, u)| (name, l, u)));
     Ok(Page::collect(
         users,
         search,
@@ -399,4 +404,4 @@ pub async fn get_one(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
