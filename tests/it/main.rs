@@ -7,5 +7,6 @@
 mod support;
 
 mod access;
+mod api_user;
 mod secret;
 mod serve;
