@@ -335,6 +335,10 @@ pub fn list(view: &dyn View, search: &Search) -> Result<Page<UserGet>, Error> {
         users,
         search,
         |(name, local, u)| {
+            // Only a `q` needs the texts: a plain page must not format every address.
+            if search.q.is_none() {
+                return true;
+            }
             let ascii = format!("{local}@{name}");
             let unicode = format!("{local}@{}", name.to_unicode());
             search.finds(&[&ascii, &unicode, &u.displayed_name, &u.comment])

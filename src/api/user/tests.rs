@@ -364,3 +364,48 @@ fn list_pages_and_searches() {
     };
     assert_eq!(list(&view, &unknown).unwrap_err().status(), 404);
 }
+
+/// `cargo test --lib api::user::tests::list_at_100k -- --ignored --nocapture`: how long a page of
+/// a search over 100,000 users takes once the view is loaded.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn list_at_100k() {
+    let user = format!("password = \"{HASH}\"\n");
+    let mut files: Vec<(String, String)> = vec![
+        ("mailu.toml".into(), "format = 1\n".into()),
+        ("domains/example.com/domain.toml".into(), String::new()),
+    ];
+    for i in 0..100_000 {
+        files.push((format!("domains/example.com/users/u{i}.toml"), user.clone()));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let start = std::time::Instant::now();
+    let view = fixed(&refs);
+    let loaded = start.elapsed();
+    let search = Search {
+        q: Some("u9999".into()),
+        limit: Some(50),
+        ..Search::default()
+    };
+    let start = std::time::Instant::now();
+    let page = list(&view, &search).unwrap();
+    let searched = start.elapsed();
+    let start = std::time::Instant::now();
+    let first = list(
+        &view,
+        &Search {
+            limit: Some(50),
+            offset: 50_000,
+            ..Search::default()
+        },
+    )
+    .unwrap();
+    let paged = start.elapsed();
+    println!(
+        "load {loaded:?}; search q (total {}) {searched:?}; page at 50,000 (total {}) {paged:?}",
+        page.total, first.total
+    );
+}
