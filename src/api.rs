@@ -8,12 +8,17 @@
 //! write path (the journal), OpenAPI.
 
 pub mod access;
+pub mod alias;
+pub mod body;
 pub mod error;
+pub mod listing;
 pub mod metrics;
 pub mod resource;
 pub mod secret;
 pub mod service;
 pub mod settings;
+pub mod token;
+pub mod user;
 pub mod write;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -84,6 +89,14 @@ pub fn router(ctx: Context) -> Router {
         .route("/pending", get(write::pending))
         .route("/service/{name}/token", post(service::token))
         .route("/secret/recipient", get(secret::recipient))
+        .route("/user", get(user::get_all))
+        .route("/user/{email}", get(user::get_one))
+        .route("/alias", get(alias::get_all))
+        .route("/alias/{alias}", get(alias::get_one))
+        .route("/alias/destination/{domain}", get(alias::get_destination))
+        .route("/token", get(token::get_all))
+        .route("/token/{id}", get(token::get_one))
+        .route("/tokenuser/{email}", get(token::get_of_user))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));

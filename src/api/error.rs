@@ -68,6 +68,9 @@ pub enum Error {
     /// The write path failed for a reason other than a suspension (a bug or a disk error).
     #[error(transparent)]
     Versioner(versioner::Error),
+    /// A file of the view could not be rewritten; the view loaded it, so only a bug gets here.
+    #[error("cannot write a file: {0}")]
+    Edit(#[from] crate::model::edit::Error),
 }
 
 impl From<versioner::Error> for Error {
@@ -107,9 +110,11 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::HeadInvalid(_) | Error::Store(_) | Error::Join(_) | Error::Versioner(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Error::HeadInvalid(_)
+            | Error::Store(_)
+            | Error::Join(_)
+            | Error::Versioner(_)
+            | Error::Edit(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

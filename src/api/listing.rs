@@ -1,0 +1,216 @@
+//! What the resource GET handlers share: the [`View`] they read (for now the head of main, cached
+//! per commit so a configuration of 100,000 users is loaded once per version, not once per request),
+//! paging and search of lists (`?q=&domain=&limit=&offset=`, the total in `X-Total-Count`), and
+//! one object with its `ETag` (304 on `If-None-Match`).
+//!
+//! Lists are built in one pass over the configuration's sorted maps: every object is tested against
+//! the search, but only the objects of the requested page are turned into response bodies. Not here:
+//! the acknowledged view (main plus the journal), which replaces [`head_view`] with the write path.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Json;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::resource::{Fixed, View};
+use super::{Context, Error};
+use crate::model::DomainName;
+use crate::store::{Rev, Store};
+
+/// The header that carries the number of objects a list search matched, before paging.
+pub const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+
+/// The head of main as a [`View`], loaded once per commit. The cache holds one configuration: the
+/// newest one asked for.
+pub fn head_view(store: &Store) -> Result<Arc<Fixed>, Error> {
+    type Cached = Option<(PathBuf, gix::ObjectId, Arc<Fixed>)>;
+    static CACHE: Mutex<Cached> = Mutex::new(None);
+    let snapshot = store.snapshot(&Rev::Head)?;
+    let commit = snapshot.commit();
+    // A poisoned lock only means a panic while the slot was replaced whole: its value is usable.
+    if let Some((path, at, view)) = CACHE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        && path == store.path()
+        && *at == commit
+    {
+        return Ok(view.clone());
+    }
+    // Loaded without the lock: another request may load the same commit meanwhile, which only
+    // costs time, while holding the lock would stall every reader behind one load.
+    let view =
+        Arc::new(Fixed::load(snapshot.files()?).map_err(|d| Error::HeadInvalid(d.to_string()))?);
+    *CACHE.lock().unwrap_or_else(PoisonError::into_inner) =
+        Some((store.path().to_owned(), commit, view.clone()));
+    Ok(view)
+}
+
+/// Runs `read` on the current view off the async threads (loading a view reads the repository).
+pub async fn read<T, F>(ctx: &Context, read: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn View) -> Result<T, Error> + Send + 'static,
+{
+    let store = ctx.store.clone();
+    tokio::task::spawn_blocking(move || read(head_view(&store)?.as_ref())).await?
+}
+
+/// A list search: `q` (a case-insensitive substring), `domain` (Unicode or ASCII), and a page
+/// (`offset`, then at most `limit` objects; no `limit` means all, as Mailu answers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    pub q: Option<String>,
+    pub domain: Option<DomainName>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+impl Search {
+    /// Reads the query string; an unknown parameter or a bad number is a 400 naming it.
+    pub fn parse(
+        query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+    ) -> Result<Search, Error> {
+        let Query(params) =
+            query.map_err(|e| Error::field("query", format!("malformed query string: {e}")))?;
+        let mut search = Search::default();
+        for (key, value) in params {
+            let number = |v: &str| {
+                v.parse::<usize>()
+                    .map_err(|_| Error::field(&key, format!("`{v}` is not a whole number")))
+            };
+            match key.as_str() {
+                "q" if !value.is_empty() => search.q = Some(value.to_lowercase()),
+                "q" => {}
+                "domain" => {
+                    search.domain =
+                        Some(DomainName::parse(&value).map_err(|e| Error::field("domain", e.0))?)
+                }
+                "limit" => search.limit = Some(number(&value)?),
+                "offset" => search.offset = number(&value)?,
+                other => {
+                    return Err(Error::field(
+                        other,
+                        "unknown query parameter; lists take q, domain, limit and offset",
+                    ));
+                }
+            }
+        }
+        Ok(search)
+    }
+
+    /// Whether `text` (one of an object's searchable texts) holds the search's `q`.
+    pub fn finds(&self, texts: &[&str]) -> bool {
+        match &self.q {
+            None => true,
+            Some(q) => texts.iter().any(|t| t.to_lowercase().contains(q.as_str())),
+        }
+    }
+}
+
+/// One page of a list, and how many objects matched in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub total: usize,
+    pub items: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// Walks `objects` once: counts those that `matches`, and builds the ones on the page.
+    pub fn collect<O>(
+        objects: impl Iterator<Item = O>,
+        search: &Search,
+        matches: impl Fn(&O) -> bool,
+        build: impl Fn(O) -> T,
+    ) -> Page<T> {
+        let end = search
+            .limit
+            .map_or(usize::MAX, |l| search.offset.saturating_add(l));
+        let mut total = 0;
+        let mut items = Vec::new();
+        for object in objects.filter(|o| matches(o)) {
+            if total >= search.offset && total < end {
+                items.push(build(object));
+            }
+            total += 1;
+        }
+        Page { total, items }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Page<T> {
+    /// A plain JSON list, as Mailu answers, with the total in `X-Total-Count`.
+    fn into_response(self) -> Response {
+        ([(TOTAL_COUNT, self.total.to_string())], Json(self.items)).into_response()
+    }
+}
+
+/// One object with its `ETag`, or 304 when the request's `If-None-Match` names that tag.
+pub fn object<T: Serialize>(headers: &HeaderMap, etag: String, body: T) -> Response {
+    if super::none_match(headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    ([(header::ETAG, etag)], Json(body)).into_response()
+}
+
+/// A view over a few files, for the resources' unit tests.
+#[cfg(test)]
+pub(crate) fn fixed(files: &[(&str, &str)]) -> Fixed {
+    use crate::model::RepoPath;
+    let files = files
+        .iter()
+        .map(|(p, t)| (RepoPath::parse(p).unwrap(), t.as_bytes().to_vec()))
+        .collect();
+    Fixed::load(files).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(query: &str) -> Result<Search, Error> {
+        let uri: axum::http::Uri = format!("/x?{query}").parse().unwrap();
+        Search::parse(Query::try_from_uri(&uri))
+    }
+
+    #[test]
+    fn search_parameters() {
+        let s = search("q=Ali&domain=B%C3%BCcher.example&limit=2&offset=1").unwrap();
+        assert_eq!(s.q.as_deref(), Some("ali"));
+        assert_eq!(s.domain.unwrap().as_str(), "xn--bcher-kva.example");
+        assert_eq!((s.limit, s.offset), (Some(2), 1));
+        for bad in ["limit=-1", "offset=x", "domain=nodot", "page=2"] {
+            assert_eq!(search(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_page_builds_only_its_items_and_counts_all() {
+        let s = Search {
+            limit: Some(2),
+            offset: 3,
+            ..Search::default()
+        };
+        let built = std::cell::Cell::new(0);
+        let page = Page::collect(
+            0..10,
+            &s,
+            |n| n % 2 == 0,
+            |n| {
+                built.set(built.get() + 1);
+                n
+            },
+        );
+        assert_eq!(page.total, 5);
+        assert_eq!(page.items, vec![6, 8]);
+        assert_eq!(built.get(), 2);
+        let all = Page::collect(0..3, &Search::default(), |_| true, |n| n);
+        assert_eq!((all.total, all.items.len()), (3, 3));
+    }
+}

@@ -1,0 +1,411 @@
+//! `/api/v1/user`: Mailu's `user` resource over `domains/<domain>/users/<local>.toml`, as pure
+//! functions of a [`View`] plus the GET handlers.
+//!
+//! Writes are split so that hashing a password never runs under the writer's lock:
+//! [`prepare_create`] / [`prepare_update`] parse the body and hash `raw_password` (CPU-heavy: run
+//! them with `spawn_blocking` under the hashing semaphore), then [`plan_create`] / [`plan_update`] /
+//! [`plan_delete`] validate against the view (cheap: run them under the lock) and return the
+//! [`Change`]. The answer to a write is `body::Reply::ok(change.summary)`, Mailu's body.
+//!
+//! Where we differ from Mailu (see `docs/api.md`): GET never returns the password hash, nor
+//! `quota_bytes_used` (runtime state this server does not have); a delete is refused (409) while an
+//! alias or a domain's managers name the user, instead of leaving them dangling.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::body;
+use super::listing::{self, Page, Search};
+use super::resource::{Change, View, check_if_match, invalid};
+use super::{Authorized, Context, Error, Read};
+use crate::journal::Edit;
+use crate::model::date::Date;
+use crate::model::user::User;
+use crate::model::{Email, FileType, Problem, RepoPath, SecretRef, edit, rules};
+use crate::password::{self, Cost, Hash};
+
+/// Mailu's `UserGet`, without `password` (the hash) and `quota_bytes_used` (runtime state).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserGet {
+    /// In Unicode form.
+    pub email: String,
+    pub comment: String,
+    pub quota_bytes: u64,
+    pub global_admin: bool,
+    pub enabled: bool,
+    pub change_pw_next_login: bool,
+    pub enable_imap: bool,
+    pub enable_pop: bool,
+    pub allow_spoofing: bool,
+    pub forward_enabled: bool,
+    pub forward_destination: Vec<String>,
+    pub forward_keep: bool,
+    pub reply_enabled: bool,
+    pub reply_subject: String,
+    pub reply_body: String,
+    pub reply_startdate: Date,
+    pub reply_enddate: Date,
+    pub displayed_name: String,
+    pub spam_enabled: bool,
+    pub spam_mark_as_read: bool,
+    pub spam_threshold: u8,
+}
+
+impl UserGet {
+    pub fn new(email: &Email, u: &User) -> UserGet {
+        UserGet {
+            email: email.to_unicode(),
+            comment: u.comment.clone(),
+            quota_bytes: u.quota_bytes,
+            global_admin: u.global_admin,
+            enabled: u.enabled,
+            change_pw_next_login: u.change_pw_next_login,
+            enable_imap: u.enable_imap,
+            enable_pop: u.enable_pop,
+            allow_spoofing: u.allow_spoofing,
+            forward_enabled: u.forward_enabled,
+            forward_destination: u
+                .forward_destination
+                .iter()
+                .map(Email::to_unicode)
+                .collect(),
+            forward_keep: u.forward_keep,
+            reply_enabled: u.reply_enabled,
+            reply_subject: u.reply_subject.clone(),
+            reply_body: u.reply_body.clone(),
+            reply_startdate: u.reply_startdate,
+            reply_enddate: u.reply_enddate,
+            displayed_name: u.displayed_name.clone(),
+            spam_enabled: u.spam_enabled,
+            spam_mark_as_read: u.spam_mark_as_read,
+            spam_threshold: u.spam_threshold,
+        }
+    }
+}
+
+/// Mailu's `UserCreate` (POST) and `UserUpdate` (PATCH, which has no `email`): every field
+/// optional, so a PATCH changes only what it names. No `Debug`: it holds a plaintext password.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserBody {
+    pub email: Option<Email>,
+    pub raw_password: Option<String>,
+    pub comment: Option<String>,
+    pub quota_bytes: Option<u64>,
+    pub global_admin: Option<bool>,
+    pub enabled: Option<bool>,
+    pub change_pw_next_login: Option<bool>,
+    pub enable_imap: Option<bool>,
+    pub enable_pop: Option<bool>,
+    pub allow_spoofing: Option<bool>,
+    pub forward_enabled: Option<bool>,
+    pub forward_destination: Option<Vec<Email>>,
+    pub forward_keep: Option<bool>,
+    pub reply_enabled: Option<bool>,
+    pub reply_subject: Option<String>,
+    pub reply_body: Option<String>,
+    pub reply_startdate: Option<Date>,
+    pub reply_enddate: Option<Date>,
+    pub displayed_name: Option<String>,
+    pub spam_enabled: Option<bool>,
+    pub spam_mark_as_read: Option<bool>,
+    pub spam_threshold: Option<u8>,
+}
+
+impl UserBody {
+    /// Sets every field the body names (not `email`, not the password).
+    fn apply(self, u: &mut User) {
+        fn set<T>(field: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        set(&mut u.comment, self.comment);
+        set(&mut u.quota_bytes, self.quota_bytes);
+        set(&mut u.global_admin, self.global_admin);
+        set(&mut u.enabled, self.enabled);
+        set(&mut u.change_pw_next_login, self.change_pw_next_login);
+        set(&mut u.enable_imap, self.enable_imap);
+        set(&mut u.enable_pop, self.enable_pop);
+        set(&mut u.allow_spoofing, self.allow_spoofing);
+        set(&mut u.forward_enabled, self.forward_enabled);
+        set(&mut u.forward_destination, self.forward_destination);
+        set(&mut u.forward_keep, self.forward_keep);
+        set(&mut u.reply_enabled, self.reply_enabled);
+        set(&mut u.reply_subject, self.reply_subject);
+        set(&mut u.reply_body, self.reply_body);
+        set(&mut u.reply_startdate, self.reply_startdate);
+        set(&mut u.reply_enddate, self.reply_enddate);
+        set(&mut u.displayed_name, self.displayed_name);
+        set(&mut u.spam_enabled, self.spam_enabled);
+        set(&mut u.spam_mark_as_read, self.spam_mark_as_read);
+        set(&mut u.spam_threshold, self.spam_threshold);
+    }
+}
+
+/// A parsed POST body with its password hashed: the input of [`plan_create`].
+pub struct PreparedCreate {
+    email: Email,
+    hash: Hash,
+    body: UserBody,
+}
+
+/// A parsed PATCH body, its password (if any) hashed: the input of [`plan_update`].
+pub struct PreparedUpdate {
+    hash: Option<Hash>,
+    body: UserBody,
+}
+
+/// The cost new password hashes get: the settings' `auth.credential_rounds`, raised or lowered to
+/// the range the `password` module allows (the settings accept a wider one).
+pub fn cost(view: &dyn View) -> Cost {
+    Cost::clamped(view.config().settings.auth.credential_rounds)
+}
+
+/// Parses a POST body and hashes its `raw_password`. Slow on purpose: not under the writer's lock.
+pub fn prepare_create(bytes: &[u8], cost: Cost) -> Result<PreparedCreate, Error> {
+    let mut body: UserBody = body::parse(bytes)?;
+    let email = body::required(body.email.take(), "email")?;
+    let raw = body::required(body.raw_password.take(), "raw_password")?;
+    let hash = hash(&raw, cost)?;
+    Ok(PreparedCreate { email, hash, body })
+}
+
+/// Parses a PATCH body and hashes its `raw_password`, if it has one.
+pub fn prepare_update(bytes: &[u8], cost: Cost) -> Result<PreparedUpdate, Error> {
+    let mut body: UserBody = body::parse(bytes)?;
+    body::refuse(
+        &body.email,
+        "email",
+        "unknown field: the address is the path, and a user cannot be renamed",
+    )?;
+    let hash = body
+        .raw_password
+        .take()
+        .map(|raw| hash(&raw, cost))
+        .transpose()?;
+    Ok(PreparedUpdate { hash, body })
+}
+
+fn hash(raw: &str, cost: Cost) -> Result<Hash, Error> {
+    password::hash(raw, cost).map_err(|e| Error::field("raw_password", e.to_string()))
+}
+
+/// The change that creates the user: 404 without its domain, 409 when the address is taken or the
+/// domain is full, 400 naming the field for any other rule.
+pub fn plan_create(view: &dyn View, prepared: PreparedCreate) -> Result<Change, Error> {
+    let PreparedCreate { email, hash, body } = prepared;
+    let config = view.config();
+    let Some(entry) = config.domain(&email.domain) else {
+        return Err(Error::NotFound(format!(
+            "Domain {} does not exist",
+            email.domain.to_unicode()
+        )));
+    };
+    if entry.users.contains_key(&email.local) {
+        return Err(Error::Conflict(format!(
+            "User {} already exists",
+            email.to_unicode()
+        )));
+    }
+    if entry.aliases.contains_key(&email.local) {
+        return Err(Error::Conflict(format!(
+            "An alias {} exists; a user cannot have the same address",
+            email.to_unicode()
+        )));
+    }
+    let max = entry.domain.max_users;
+    if max >= 0 && entry.users.len() as u64 >= max as u64 {
+        return Err(Error::Conflict(format!(
+            "Too many users for domain {} (max_users = {max})",
+            email.domain.to_unicode()
+        )));
+    }
+    let mut user = User {
+        password: hash.to_string(),
+        ..User::default()
+    };
+    body.apply(&mut user);
+    validate(view, &email, &user)?;
+    Ok(Change {
+        summary: format!("User {} has been created", email.to_unicode()),
+        edits: vec![Edit {
+            path: RepoPath::user(&email),
+            content: Some(edit::render(&user)?.into_bytes()),
+        }],
+    })
+}
+
+/// The change that updates the user at `raw` (the path's address), keeping the file's comments.
+pub fn plan_update(
+    view: &dyn View,
+    raw: &str,
+    headers: &HeaderMap,
+    prepared: PreparedUpdate,
+) -> Result<Change, Error> {
+    let (email, current, text) = existing(view, raw)?;
+    check_if_match(headers, Some(text.as_bytes()))?;
+    let mut user = current.clone();
+    prepared.body.apply(&mut user);
+    if let Some(hash) = prepared.hash {
+        user.password = hash.to_string();
+    }
+    validate(view, &email, &user)?;
+    Ok(Change {
+        summary: format!("User {} has been updated", email.to_unicode()),
+        edits: vec![Edit {
+            path: RepoPath::user(&email),
+            content: Some(edit::update(&text, &user)?.into_bytes()),
+        }],
+    })
+}
+
+/// The change that deletes the user at `raw` with its tokens and the passwords of its fetched
+/// accounts. Refused (409, naming each file and field) while aliases or domain managers refer to
+/// the address: Mailu would leave them pointing nowhere, and such a tree no longer loads.
+pub fn plan_delete(view: &dyn View, raw: &str, headers: &HeaderMap) -> Result<Change, Error> {
+    let (email, current, text) = existing(view, raw)?;
+    check_if_match(headers, Some(text.as_bytes()))?;
+    let config = view.config();
+    let referrers = config.referrers(&email);
+    if !referrers.is_empty() {
+        let list: Vec<String> = referrers
+            .iter()
+            .map(|(path, field)| format!("{path} ({field})"))
+            .collect();
+        return Err(Error::Conflict(format!(
+            "User {} is still referred to by {}; change those first",
+            email.to_unicode(),
+            list.join(", ")
+        )));
+    }
+    let mut edits = vec![Edit {
+        path: RepoPath::user(&email),
+        content: None,
+    }];
+    for fetch in &current.fetches {
+        let secret = SecretRef::new("fetch", fetch.id.as_str())
+            .ok()
+            .filter(|s| config.secrets.contains(s));
+        if let Some(secret) = secret
+            && let Ok(path) = RepoPath::secret(&secret.kind, &secret.name)
+        {
+            edits.push(Edit {
+                path,
+                content: None,
+            });
+        }
+    }
+    Ok(Change {
+        summary: format!("User {} has been deleted", email.to_unicode()),
+        edits,
+    })
+}
+
+/// One user and the `ETag` of its file.
+pub fn find(view: &dyn View, raw: &str) -> Result<(UserGet, String), Error> {
+    let (email, user, text) = existing(view, raw)?;
+    Ok((
+        UserGet::new(&email, user),
+        super::resource::etag_of(text.as_bytes()),
+    ))
+}
+
+/// The users a search selects, in address order (domain, then localpart).
+pub fn list(view: &dyn View, search: &Search) -> Result<Page<UserGet>, Error> {
+    let config = view.config();
+    let domains: Box<dyn Iterator<Item = _>> = match &search.domain {
+        Some(d) => {
+            let (name, entry) = config
+                .domains
+                .get_key_value(d)
+                .ok_or_else(|| domain_not_found(d))?;
+            Box::new(std::iter::once((name, entry)))
+        }
+        None => Box::new(config.domains.iter()),
+    };
+    let users =
+        domains.flat_map(|(name, entry)| entry.users.iter().map(move |(l, u)| (name, l, u)));
+    Ok(Page::collect(
+        users,
+        search,
+        |(name, local, u)| {
+            // Only a `q` needs the texts: a plain page must not format every address.
+            if search.q.is_none() {
+                return true;
+            }
+            let ascii = format!("{local}@{name}");
+            let unicode = format!("{local}@{}", name.to_unicode());
+            search.finds(&[&ascii, &unicode, &u.displayed_name, &u.comment])
+        },
+        |(name, local, u)| {
+            let email = Email {
+                local: local.clone(),
+                domain: name.clone(),
+            };
+            UserGet::new(&email, u)
+        },
+    ))
+}
+
+/// The address in a path, in Unicode or ASCII form.
+pub fn address(raw: &str, field: &str) -> Result<Email, Error> {
+    Email::parse(raw).map_err(|e| Error::field(field, e.0))
+}
+
+pub(super) fn domain_not_found(domain: &crate::model::DomainName) -> Error {
+    Error::NotFound(format!("Domain {} cannot be found", domain.to_unicode()))
+}
+
+/// The user at `raw`, with the text of its file; 404 when there is none.
+fn existing<'v>(view: &'v dyn View, raw: &str) -> Result<(Email, &'v User, String), Error> {
+    let email = address(raw, "email")?;
+    let not_found = || Error::NotFound(format!("User {} cannot be found", email.to_unicode()));
+    let user = view.config().user(&email).ok_or_else(not_found)?;
+    let bytes = view.read(&RepoPath::user(&email)).ok_or_else(not_found)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::HeadInvalid(format!("{} is not UTF-8", RepoPath::user(&email))))?;
+    Ok((email, user, text))
+}
+
+/// The in-file rules and the cross-file rules of one user, as one 400.
+fn validate(view: &dyn View, email: &Email, user: &User) -> Result<(), Error> {
+    let mut problems: Vec<Problem> = Vec::new();
+    user.validate(&mut problems);
+    problems.extend(rules::check_user(view.config(), email, user));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(problems))
+    }
+}
+
+/// `GET /api/v1/user`: every user (or a page of a search), without password hashes.
+pub async fn get_all(
+    _caller: Authorized<Read>,
+    State(ctx): State<Context>,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<Response, Error> {
+    let search = Search::parse(query)?;
+    let page = listing::read(&ctx, move |view| list(view, &search)).await?;
+    Ok(page.into_response())
+}
+
+/// `GET /api/v1/user/{email}`.
+pub async fn get_one(
+    _caller: Authorized<Read>,
+    State(ctx): State<Context>,
+    Path(email): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let (user, etag) = listing::read(&ctx, move |view| find(view, &email)).await?;
+    Ok(listing::object(&headers, etag, user))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
