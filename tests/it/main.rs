@@ -7,5 +7,6 @@
 mod support;
 
 mod access;
+mod api_domain;
 mod secret;
 mod serve;
