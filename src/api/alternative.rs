@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::domain::{current, existing, parse_domain, rewrite, validate};
+use super::domain::{check_newly_local, current, existing, parse_domain, rewrite, validate};
 use super::request::{self, Tagged};
 use super::resource::{Change, View, check_if_match, etag_of};
 use super::{Authorized, Context, Error, Read};
@@ -75,6 +75,7 @@ pub fn plan_create(
     check_if_match(headers, Some(&current(view, &path)?))?;
     domain.alternatives.push(name.clone());
     validate(config, &domain_name, &domain)?;
+    check_newly_local(config, &domain_name, std::slice::from_ref(&name))?;
     Ok(Change {
         summary: format!(
             "Alternative {} for domain {} has been created",

@@ -124,6 +124,9 @@ pub fn plan_create(view: &dyn View, body: DomainCreate) -> Result<Change, Error>
     }
     domain.alternatives = new_alternatives(config, &[], body.alternatives)?;
     validate(config, &name, &domain)?;
+    let mut names = domain.alternatives.clone();
+    names.push(name.clone());
+    check_newly_local(config, &name, &names)?;
     Ok(Change {
         summary: format!("Domain {} has been created", name.to_unicode()),
         edits: vec![rewrite(view, &RepoPath::domain(&name), &domain)?],
@@ -150,8 +153,9 @@ pub fn plan_update(
         domain.signup_enabled = s;
     }
     let added = new_alternatives(config, &domain.alternatives, body.alternatives)?;
-    domain.alternatives.extend(added);
+    domain.alternatives.extend(added.iter().cloned());
     validate(config, &name, &domain)?;
+    check_newly_local(config, &name, &added)?;
     Ok(Change {
         summary: format!("Domain {} has been updated", name.to_unicode()),
         edits: vec![rewrite(view, &path, &domain)?],
@@ -253,6 +257,39 @@ fn new_alternatives(
         out.push(alt);
     }
     Ok(out)
+}
+
+/// Refuses (409) to make `names` local names of `target` while an alias somewhere sends mail to an
+/// address at one of them that `target` cannot receive: such a destination was external until now,
+/// and would break the rule that local destinations exist. O(aliases); names are rarely added.
+pub(super) fn check_newly_local(
+    config: &Config,
+    target: &DomainName,
+    names: &[DomainName],
+) -> Result<(), Error> {
+    for (domain, entry) in &config.domains {
+        for (local, alias) in &entry.aliases {
+            for d in alias
+                .destination
+                .iter()
+                .filter(|d| names.contains(&d.domain))
+            {
+                let there = Email {
+                    local: d.local.clone(),
+                    domain: target.clone(),
+                };
+                if config.local_recipient_exists(&there) != Some(true) {
+                    return Err(Error::Conflict(format!(
+                        "alias {}@{} sends mail to {}, which would become a local address with no user or alias",
+                        local,
+                        domain.to_unicode(),
+                        d.to_unicode()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The file's own rules and the rules across files, as a 400 naming the fields.

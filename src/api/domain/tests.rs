@@ -358,3 +358,28 @@ fn managers_list_check_add_and_remove() {
 fn managers_etag(view: &Fixed) -> HeaderMap {
     headers_matching(&manager::list(view, "example.com").unwrap().etag)
 }
+
+#[test]
+fn a_name_that_would_strand_an_alias_destination_is_409() {
+    let alias = (
+        "domains/second.example/aliases/fwd.toml",
+        "destination = [\"zed@later.example\", \"bob@also.example\"]\n",
+    );
+    let view = fixture(&[alias]);
+    let err = plan_create(&view, create("later.example")).unwrap_err();
+    assert_eq!(err.status(), 409, "{err}");
+    assert!(err.to_string().contains("fwd@second.example"), "{err}");
+    // bob exists in example.com, so also.example may become its alternative ...
+    let body = DomainUpdate {
+        alternatives: Some(vec!["also.example".into()]),
+        ..DomainUpdate::default()
+    };
+    assert!(plan_update(&view, "example.com", &HeaderMap::new(), body).is_ok());
+    // ... but not second.example's, which has no bob.
+    let body = DomainUpdate {
+        alternatives: Some(vec!["also.example".into()]),
+        ..DomainUpdate::default()
+    };
+    let err = plan_update(&view, "second.example", &HeaderMap::new(), body).unwrap_err();
+    assert_eq!(err.status(), 409);
+}
