@@ -9,10 +9,14 @@
 
 pub mod access;
 pub mod alias;
+pub mod alternative;
 pub mod body;
+pub mod domain;
 pub mod error;
 pub mod listing;
 pub mod metrics;
+pub mod relay;
+pub mod request;
 pub mod resource;
 pub mod secret;
 pub mod service;
@@ -97,6 +101,18 @@ pub fn router(ctx: Context) -> Router {
         .route("/token", get(token::get_all))
         .route("/token/{id}", get(token::get_one))
         .route("/tokenuser/{email}", get(token::get_of_user))
+        .route("/domain", get(domain::get_all))
+        .route("/domain/{domain}", get(domain::get_one))
+        .route("/domain/{domain}/users", get(domain::users::get_all))
+        .route("/domain/{domain}/manager", get(domain::manager::get_all))
+        .route(
+            "/domain/{domain}/manager/{email}",
+            get(domain::manager::get_one),
+        )
+        .route("/alternative", get(alternative::get_all))
+        .route("/alternative/{alt}", get(alternative::get_one))
+        .route("/relay", get(relay::get_all))
+        .route("/relay/{name}", get(relay::get_one))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));

@@ -7,6 +7,7 @@
 mod support;
 
 mod access;
+mod api_domain;
 mod api_user;
 mod secret;
 mod serve;
