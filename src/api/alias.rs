@@ -285,7 +285,7 @@ pub async fn get_all(
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<Response, Error> {
     let search = Search::parse(query)?;
-    let page = listing::read(&ctx, move |view| list(view, &search)).await?;
+    let page = crate::api::resource::read(&ctx, move |view| list(view, &search)).await?;
     Ok(page.into_response())
 }
 
@@ -296,7 +296,7 @@ pub async fn get_one(
     Path(alias): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let (alias, etag) = listing::read(&ctx, move |view| find(view, &alias)).await?;
+    let (alias, etag) = crate::api::resource::read(&ctx, move |view| find(view, &alias)).await?;
     Ok(listing::object(&headers, etag, alias))
 }
 
@@ -306,7 +306,7 @@ pub async fn get_destination(
     State(ctx): State<Context>,
     Path(domain): Path<String>,
 ) -> Result<Response, Error> {
-    let aliases = listing::read(&ctx, move |view| of_domain(view, &domain)).await?;
+    let aliases = crate::api::resource::read(&ctx, move |view| of_domain(view, &domain)).await?;
     Ok(axum::Json(aliases).into_response())
 }
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::domain::{check_newly_local, current, existing, parse_domain, rewrite, validate};
-use super::request::{self, Tagged};
+use super::request::Tagged;
 use super::resource::{Change, View, check_if_match, etag_of};
 use super::{Authorized, Context, Error, Read};
 use crate::model::{DomainName, Fqdn, RepoPath};
@@ -120,7 +120,7 @@ pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
 ) -> Result<Response, Error> {
-    let all = request::read_head(&ctx.store, |view| Ok(list(view))).await?;
+    let all = crate::api::resource::read(&ctx, |view| Ok(list(view))).await?;
     Ok(axum::Json(all).into_response())
 }
 
@@ -130,7 +130,7 @@ pub async fn get_one(
     State(ctx): State<Context>,
     Path(alt): Path<String>,
 ) -> Result<Response, Error> {
-    let tagged = request::read_head(&ctx.store, move |view| get(view, &alt)).await?;
+    let tagged = crate::api::resource::read(&ctx, move |view| get(view, &alt)).await?;
     Ok(tagged.into_response())
 }
 

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::request::{self, Page, Paged, Tagged};
+use super::request::{Page, Paged, Tagged};
 use super::resource::{Change, View, check_if_match, etag_of, invalid};
 use super::{Authorized, Context, Error, Read};
 use crate::journal::Edit;
@@ -370,7 +370,7 @@ pub async fn get_all(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Error> {
     let page = Page::from_query(query)?;
-    let paged = request::read_head(&ctx.store, move |view| Ok(list(view, &page))).await?;
+    let paged = crate::api::resource::read(&ctx, move |view| Ok(list(view, &page))).await?;
     Ok(paged.into_response())
 }
 
@@ -380,7 +380,7 @@ pub async fn get_one(
     State(ctx): State<Context>,
     Path(domain): Path<String>,
 ) -> Result<Response, Error> {
-    let tagged = request::read_head(&ctx.store, move |view| get(view, &domain)).await?;
+    let tagged = crate::api::resource::read(&ctx, move |view| get(view, &domain)).await?;
     Ok(tagged.into_response())
 }
 

@@ -8,8 +8,6 @@
 //! the acknowledged view (main plus the journal), which replaces [`head_view`] with the write path.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Json;
 use axum::extract::Query;
@@ -18,49 +16,11 @@ use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::resource::{Fixed, View};
-use super::{Context, Error};
+use super::Error;
 use crate::model::DomainName;
-use crate::store::{Rev, Store};
 
 /// The header that carries the number of objects a list search matched, before paging.
 pub const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
-
-/// The head of main as a [`View`], loaded once per commit. The cache holds one configuration: the
-/// newest one asked for.
-pub fn head_view(store: &Store) -> Result<Arc<Fixed>, Error> {
-    type Cached = Option<(PathBuf, gix::ObjectId, Arc<Fixed>)>;
-    static CACHE: Mutex<Cached> = Mutex::new(None);
-    let snapshot = store.snapshot(&Rev::Head)?;
-    let commit = snapshot.commit();
-    // A poisoned lock only means a panic while the slot was replaced whole: its value is usable.
-    if let Some((path, at, view)) = CACHE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .as_ref()
-        && path == store.path()
-        && *at == commit
-    {
-        return Ok(view.clone());
-    }
-    // Loaded without the lock: another request may load the same commit meanwhile, which only
-    // costs time, while holding the lock would stall every reader behind one load.
-    let view =
-        Arc::new(Fixed::load(snapshot.files()?).map_err(|d| Error::HeadInvalid(d.to_string()))?);
-    *CACHE.lock().unwrap_or_else(PoisonError::into_inner) =
-        Some((store.path().to_owned(), commit, view.clone()));
-    Ok(view)
-}
-
-/// Runs `read` on the current view off the async threads (loading a view reads the repository).
-pub async fn read<T, F>(ctx: &Context, read: F) -> Result<T, Error>
-where
-    T: Send + 'static,
-    F: FnOnce(&dyn View) -> Result<T, Error> + Send + 'static,
-{
-    let store = ctx.store.clone();
-    tokio::task::spawn_blocking(move || read(head_view(&store)?.as_ref())).await?
-}
 
 /// A list search: `q` (a case-insensitive substring), `domain` (Unicode or ASCII), and a page
 /// (`offset`, then at most `limit` objects; no `limit` means all, as Mailu answers).
@@ -161,13 +121,13 @@ pub fn object<T: Serialize>(headers: &HeaderMap, etag: String, body: T) -> Respo
 
 /// A view over a few files, for the resources' unit tests.
 #[cfg(test)]
-pub(crate) fn fixed(files: &[(&str, &str)]) -> Fixed {
+pub(crate) fn fixed(files: &[(&str, &str)]) -> super::resource::Fixed {
     use crate::model::RepoPath;
     let files = files
         .iter()
         .map(|(p, t)| (RepoPath::parse(p).unwrap(), t.as_bytes().to_vec()))
         .collect();
-    Fixed::load(files).unwrap()
+    super::resource::Fixed::load(files).unwrap()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::domain::{current, parse_domain, rewrite};
-use super::request::{self, Page, Paged, Tagged};
+use super::request::{Page, Paged, Tagged};
 use super::resource::{Change, View, check_if_match, etag_of, invalid};
 use super::{Authorized, Context, Error, Read};
 use crate::journal::Edit;
@@ -161,7 +161,7 @@ pub async fn get_all(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Error> {
     let page = Page::from_query(query)?;
-    let paged = request::read_head(&ctx.store, move |view| Ok(list(view, &page))).await?;
+    let paged = crate::api::resource::read(&ctx, move |view| Ok(list(view, &page))).await?;
     Ok(paged.into_response())
 }
 
@@ -171,7 +171,7 @@ pub async fn get_one(
     State(ctx): State<Context>,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
-    let tagged = request::read_head(&ctx.store, move |view| get(view, &name)).await?;
+    let tagged = crate::api::resource::read(&ctx, move |view| get(view, &name)).await?;
     Ok(tagged.into_response())
 }
 

@@ -16,8 +16,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Error;
-use super::resource::{Fixed, View};
-use crate::store::{Rev, Store};
 
 /// The header that carries the number of matches of a list before paging (the body stays a plain
 /// list, as Mailu's).
@@ -174,24 +172,6 @@ impl<T: Serialize> IntoResponse for Paged<T> {
     fn into_response(self) -> Response {
         ([(TOTAL_COUNT, self.total.to_string())], Json(self.items)).into_response()
     }
-}
-
-/// Runs `read` on a [`View`] of the head of `main`, off the async threads. The whole configuration is
-/// loaded per request; the write path will replace this with its acknowledged view.
-pub async fn read_head<T: Send + 'static>(
-    store: &Store,
-    read: impl FnOnce(&dyn View) -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let files = store.snapshot(&Rev::Head)?.files()?;
-        let view = Fixed::load(files).map_err(|d| {
-            let lines: Vec<String> = d.0.iter().map(ToString::to_string).collect();
-            Error::HeadInvalid(lines.join("; "))
-        })?;
-        read(&view)
-    })
-    .await?
 }
 
 #[cfg(test)]

@@ -84,6 +84,22 @@ impl View for Acked<'_> {
     }
 }
 
+/// Runs `read` on the acknowledged view (main plus every acknowledged change), off the async threads:
+/// a list over 100,000 users is real work. Every GET reads through here, so reads see writes at once.
+pub async fn read<T, F>(ctx: &super::Context, read: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn View) -> Result<T, Error> + Send + 'static,
+{
+    let versioner = ctx.versioner.clone();
+    tokio::task::spawn_blocking(move || {
+        let state = versioner.state();
+        let view = Acked::new(&state)?;
+        read(&view)
+    })
+    .await?
+}
+
 /// What one API write does: a one-line summary (for the version message) and the file edits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {

@@ -305,7 +305,7 @@ pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
 ) -> Result<Response, Error> {
-    let tokens = listing::read(&ctx, |view| Ok(list(view))).await?;
+    let tokens = crate::api::resource::read(&ctx, |view| Ok(list(view))).await?;
     Ok(axum::Json(tokens).into_response())
 }
 
@@ -316,7 +316,7 @@ pub async fn get_one(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let (token, etag) = listing::read(&ctx, move |view| find(view, &id)).await?;
+    let (token, etag) = crate::api::resource::read(&ctx, move |view| find(view, &id)).await?;
     Ok(listing::object(&headers, etag, token))
 }
 
@@ -327,7 +327,8 @@ pub async fn get_of_user(
     Path(email): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let (tokens, etag) = listing::read(&ctx, move |view| of_user(view, &email)).await?;
+    let (tokens, etag) =
+        crate::api::resource::read(&ctx, move |view| of_user(view, &email)).await?;
     Ok(listing::object(&headers, etag, tokens))
 }
 

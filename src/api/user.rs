@@ -392,7 +392,7 @@ pub async fn get_all(
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<Response, Error> {
     let search = Search::parse(query)?;
-    let page = listing::read(&ctx, move |view| list(view, &search)).await?;
+    let page = crate::api::resource::read(&ctx, move |view| list(view, &search)).await?;
     Ok(page.into_response())
 }
 
@@ -403,7 +403,7 @@ pub async fn get_one(
     Path(email): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let (user, etag) = listing::read(&ctx, move |view| find(view, &email)).await?;
+    let (user, etag) = crate::api::resource::read(&ctx, move |view| find(view, &email)).await?;
     Ok(listing::object(&headers, etag, user))
 }
 

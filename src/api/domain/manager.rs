@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{current, existing, parse_domain, parse_email, rewrite, validate};
-use crate::api::request::{self, Tagged};
+use crate::api::request::Tagged;
 use crate::api::resource::{Change, View, check_if_match, etag_of};
 use crate::api::{Authorized, Context, Error, Read};
 use crate::model::{DomainName, Email, RepoPath};
@@ -158,7 +158,7 @@ pub async fn get_all(
     State(ctx): State<Context>,
     Path(domain): Path<String>,
 ) -> Result<Response, Error> {
-    let tagged = request::read_head(&ctx.store, move |view| list(view, &domain)).await?;
+    let tagged = crate::api::resource::read(&ctx, move |view| list(view, &domain)).await?;
     Ok(tagged.into_response())
 }
 
@@ -168,6 +168,6 @@ pub async fn get_one(
     State(ctx): State<Context>,
     Path((domain, email)): Path<(String, String)>,
 ) -> Result<Response, Error> {
-    let found = request::read_head(&ctx.store, move |view| get(view, &domain, &email)).await?;
+    let found = crate::api::resource::read(&ctx, move |view| get(view, &domain, &email)).await?;
     Ok(Json(found).into_response())
 }

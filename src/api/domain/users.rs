@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::{existing, parse_domain};
-use crate::api::request::{self, Page, Paged};
+use crate::api::request::{Page, Paged};
 use crate::api::resource::View;
 use crate::api::{Authorized, Context, Error, Read};
 use crate::model::Email;
@@ -104,6 +104,6 @@ pub async fn get_all(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Error> {
     let page = Page::from_query(query)?;
-    let paged = request::read_head(&ctx.store, move |view| list(view, &domain, &page)).await?;
+    let paged = crate::api::resource::read(&ctx, move |view| list(view, &domain, &page)).await?;
     Ok(paged.into_response())
 }
