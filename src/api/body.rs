@@ -12,38 +12,23 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::Error;
 
-/// Reads `bytes` as a JSON object into `T` (which denies unknown fields and has only optional
-/// fields); a problem becomes a 400 naming the field.
+/// Reads `bytes` as a JSON object into `T` (which denies unknown fields); a problem becomes a 400
+/// naming the field (`request::parse_json` does the naming, for every resource).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
-        message: format!("the request body is not valid JSON: {e}"),
-        errors: BTreeMap::new(),
-    })?;
-    let Value::Object(map) = value else {
-        return Err(Error::Invalid {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(_)) => super::request::parse_json(bytes),
+        Ok(_) => Err(Error::Invalid {
             message: "the request body must be a JSON object".into(),
             errors: BTreeMap::new(),
-        });
-    };
-    // The object is read twice only when it is wrong, to find which key is.
-    match serde_json::from_value::<T>(Value::Object(map.clone())) {
-        Ok(value) => Ok(value),
-        Err(whole) => {
-            for (key, value) in &map {
-                let one = Map::from_iter([(key.clone(), value.clone())]);
-                if let Err(e) = serde_json::from_value::<T>(Value::Object(one)) {
-                    return Err(Error::field(key, e.to_string()));
-                }
-            }
-            Err(Error::Invalid {
-                message: whole.to_string(),
-                errors: BTreeMap::new(),
-            })
-        }
+        }),
+        Err(e) => Err(Error::Invalid {
+            message: format!("the request body is not valid JSON: {e}"),
+            errors: BTreeMap::new(),
+        }),
     }
 }
 

@@ -75,7 +75,7 @@ fn create_follows_mailus_rules_and_codes() {
         (
             r#"{"email": "a@example.com", "destination": ["nope"]}"#,
             400,
-            "destination",
+            "destination.0",
         ),
         (
             r#"{"email": "a@example.com", "destination": ["bob@example.com"], "owner_email": "bob@example.com"}"#,

@@ -139,7 +139,7 @@ fn create_follows_mailus_rules_and_codes() {
         (
             r#"{"email": "x@example.com", "raw_password": "p", "forward_destination": ["nope"]}"#,
             400,
-            "forward_destination",
+            "forward_destination.0",
         ),
         // bad dates, and an end before the start
         (
