@@ -41,6 +41,10 @@ pub use access::{Authorized, Read, Worker, Write};
 pub use error::Error;
 pub use metrics::Metrics;
 
+/// How many password hashes run at once: one per core of the machine this project targets; more
+/// would only queue inside the kernel and delay every other request.
+pub const HASHING: usize = 2;
+
 /// The largest request body the API reads, unless a route says otherwise (file uploads will).
 pub const BODY_LIMIT: usize = 1 << 20;
 
@@ -55,6 +59,8 @@ pub struct Context {
     pub recipient: Arc<str>,
     /// The write path: the acknowledged state, and changes becoming versions.
     pub versioner: Versioner,
+    /// Password hashes running at once (each takes a core for ~0.2 s at the default cost).
+    pub hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Context {
@@ -76,6 +82,7 @@ impl Context {
     ) -> Context {
         Context {
             versioner,
+            hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
             recipient: recipient.into(),
             store,
             tokens: Arc::new(RwLock::new(tokens)),
@@ -93,26 +100,61 @@ pub fn router(ctx: Context) -> Router {
         .route("/pending", get(write::pending))
         .route("/service/{name}/token", post(service::token))
         .route("/secret/recipient", get(secret::recipient))
-        .route("/user", get(user::get_all))
-        .route("/user/{email}", get(user::get_one))
-        .route("/alias", get(alias::get_all))
-        .route("/alias/{alias}", get(alias::get_one))
+        .route("/user", get(user::get_all).post(user::post))
+        .route(
+            "/user/{email}",
+            get(user::get_one).patch(user::patch).delete(user::delete),
+        )
+        .route("/alias", get(alias::get_all).post(alias::post))
+        .route(
+            "/alias/{alias}",
+            get(alias::get_one)
+                .patch(alias::patch)
+                .delete(alias::delete),
+        )
         .route("/alias/destination/{domain}", get(alias::get_destination))
-        .route("/token", get(token::get_all))
-        .route("/token/{id}", get(token::get_one))
-        .route("/tokenuser/{email}", get(token::get_of_user))
-        .route("/domain", get(domain::get_all))
-        .route("/domain/{domain}", get(domain::get_one))
+        .route("/token", get(token::get_all).post(token::post))
+        .route(
+            "/token/{id}",
+            get(token::get_one)
+                .patch(token::patch)
+                .delete(token::delete),
+        )
+        .route(
+            "/tokenuser/{email}",
+            get(token::get_of_user).post(token::post_for_user),
+        )
+        .route("/domain", get(domain::get_all).post(domain::post))
+        .route(
+            "/domain/{domain}",
+            get(domain::get_one)
+                .patch(domain::patch)
+                .delete(domain::delete),
+        )
         .route("/domain/{domain}/users", get(domain::users::get_all))
-        .route("/domain/{domain}/manager", get(domain::manager::get_all))
+        .route(
+            "/domain/{domain}/manager",
+            get(domain::manager::get_all).post(domain::manager::post),
+        )
         .route(
             "/domain/{domain}/manager/{email}",
-            get(domain::manager::get_one),
+            get(domain::manager::get_one).delete(domain::manager::delete),
         )
-        .route("/alternative", get(alternative::get_all))
-        .route("/alternative/{alt}", get(alternative::get_one))
-        .route("/relay", get(relay::get_all))
-        .route("/relay/{name}", get(relay::get_one))
+        .route(
+            "/alternative",
+            get(alternative::get_all).post(alternative::post),
+        )
+        .route(
+            "/alternative/{alt}",
+            get(alternative::get_one).delete(alternative::delete),
+        )
+        .route("/relay", get(relay::get_all).post(relay::post))
+        .route(
+            "/relay/{name}",
+            get(relay::get_one)
+                .patch(relay::patch)
+                .delete(relay::delete),
+        )
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));

@@ -312,3 +312,52 @@ pub async fn get_destination(
 
 #[cfg(test)]
 mod tests;
+
+// Write handlers: parse the body (400 naming the field), plan under the writer's lock, submit.
+
+type Ctx = axum::extract::State<crate::api::Context>;
+type Raw = axum::extract::Path<String>;
+
+/// `POST /api/v1/alias`.
+pub async fn post(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let body: AliasBody = body::parse(&body)?;
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_create(view, body)
+    })
+    .await
+}
+
+/// `PATCH /api/v1/alias/{alias}`.
+pub async fn patch(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let body: AliasBody = body::parse(&body)?;
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_update(view, &raw, &headers, body)
+    })
+    .await
+}
+
+/// `DELETE /api/v1/alias/{alias}`.
+pub async fn delete(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, Error> {
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_delete(view, &raw, &headers)
+    })
+    .await
+}

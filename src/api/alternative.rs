@@ -134,6 +134,40 @@ pub async fn get_one(
     Ok(tagged.into_response())
 }
 
+// Write handlers: parse the body (400 naming the field), plan under the writer's lock, submit.
+
+type Ctx = axum::extract::State<crate::api::Context>;
+type Raw = axum::extract::Path<String>;
+
+/// `POST /api/v1/alternative`.
+pub async fn post(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let body: AlternativeDomain = crate::api::request::parse_json(&body)?;
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_create(view, &headers, body)
+    })
+    .await
+}
+
+/// `DELETE /api/v1/alternative/{alt}`.
+pub async fn delete(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, Error> {
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_delete(view, &raw, &headers)
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

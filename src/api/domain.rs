@@ -386,3 +386,52 @@ pub async fn get_one(
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+// Write handlers: parse the body (400 naming the field), plan under the writer's lock, submit.
+
+type Ctx = axum::extract::State<crate::api::Context>;
+type Raw = axum::extract::Path<String>;
+
+/// `POST /api/v1/domain`.
+pub async fn post(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let body: DomainCreate = crate::api::request::parse_json(&body)?;
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_create(view, body)
+    })
+    .await
+}
+
+/// `PATCH /api/v1/domain/{domain}`.
+pub async fn patch(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let body: DomainUpdate = crate::api::request::parse_json(&body)?;
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_update(view, &raw, &headers, body)
+    })
+    .await
+}
+
+/// `DELETE /api/v1/domain/{domain}`.
+pub async fn delete(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, Error> {
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_delete(view, &raw, &headers)
+    })
+    .await
+}

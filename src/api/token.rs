@@ -334,3 +334,90 @@ pub async fn get_of_user(
 
 #[cfg(test)]
 mod tests;
+
+// Write handlers: parse the body (400 naming the field), plan under the writer's lock, submit.
+
+type Ctx = axum::extract::State<crate::api::Context>;
+type Raw = axum::extract::Path<String>;
+
+/// Answers a token creation: Mailu's `TokenPostResponse` (the plaintext, shown once) plus the change.
+async fn created(
+    ctx: &crate::api::Context,
+    id: crate::versioner::ChangeId,
+    token: TokenCreated,
+    wait: bool,
+) -> Result<axum::response::Response, Error> {
+    use axum::response::IntoResponse;
+    let mut body = serde_json::to_value(&token).map_err(|e| Error::HeadInvalid(e.to_string()))?;
+    body["change"] = serde_json::Value::String(id.to_string());
+    if wait
+        && let crate::versioner::Status::Committed(v) = ctx
+            .versioner
+            .wait_for(&id, crate::api::write::WAIT_LIMIT)
+            .await?
+    {
+        body["version"] = v.number.into();
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// `POST /api/v1/token`.
+pub async fn post(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let body: TokenBody = body::parse(&body)?;
+    let (id, _, token) = crate::api::write::submit(&ctx, &caller.caller.name, move |view| {
+        plan_create(view, body)
+    })
+    .await?;
+    created(&ctx, id, token, wait).await
+}
+
+/// `POST /api/v1/tokenuser/{email}`.
+pub async fn post_for_user(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let body: TokenBody = body::parse(&body)?;
+    let (id, _, token) = crate::api::write::submit(&ctx, &caller.caller.name, move |view| {
+        plan_create_for(view, &raw, body)
+    })
+    .await?;
+    created(&ctx, id, token, wait).await
+}
+
+/// `PATCH /api/v1/token/{id}`.
+pub async fn patch(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let body: TokenBody = body::parse(&body)?;
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_update(view, &raw, &headers, body)
+    })
+    .await
+}
+
+/// `DELETE /api/v1/token/{id}`.
+pub async fn delete(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, Error> {
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_delete(view, &raw, &headers)
+    })
+    .await
+}

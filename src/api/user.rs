@@ -409,3 +409,67 @@ pub async fn get_one(
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+// Write handlers: parse the body (400 naming the field), plan under the writer's lock, submit.
+
+type Ctx = axum::extract::State<crate::api::Context>;
+type Raw = axum::extract::Path<String>;
+
+/// Runs a password hash off the async threads, at most [`crate::api::HASHING`] at a time, so a burst of
+/// user creates cannot starve the server (other writes and reads go on meanwhile).
+async fn hashed<T: Send + 'static>(
+    ctx: &crate::api::Context,
+    work: impl FnOnce(Cost) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let cost = crate::api::resource::read(ctx, |view| Ok(cost(view))).await?;
+    let _permit = ctx
+        .hashing
+        .acquire()
+        .await
+        .map_err(|_| Error::Unavailable("the server is shutting down".into()))?;
+    tokio::task::spawn_blocking(move || work(cost)).await?
+}
+
+/// `POST /api/v1/user`.
+pub async fn post(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let prepared = hashed(&ctx, move |cost| prepare_create(&body, cost)).await?;
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_create(view, prepared)
+    })
+    .await
+}
+
+/// `PATCH /api/v1/user/{email}`.
+pub async fn patch(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let prepared = hashed(&ctx, move |cost| prepare_update(&body, cost)).await?;
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_update(view, &raw, &headers, prepared)
+    })
+    .await
+}
+
+/// `DELETE /api/v1/user/{email}`.
+pub async fn delete(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, Error> {
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_delete(view, &raw, &headers)
+    })
+    .await
+}

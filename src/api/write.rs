@@ -39,21 +39,39 @@ pub struct Written {
     pub commit: Option<String>,
 }
 
+/// `?wait=true` of a write, as an extractor; a malformed query is a 400 naming `wait`.
+#[derive(Debug, Clone, Copy)]
+pub struct Wait(pub bool);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Wait {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Error> {
+        let query = Query::<WriteQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Error::field("wait", e.body_text()))?;
+        Ok(Wait(query.0.wait))
+    }
+}
+
 /// Plans and submits one change for `author`; `plan` runs under the writer's lock and must be cheap
-/// (hash passwords before calling this).
-pub async fn apply(
+/// (hash passwords before calling this). Returns the change id, the summary and what `plan` handed
+/// back besides the change (e.g. a token's plaintext, shown once).
+pub async fn submit<T>(
     ctx: &Context,
     author: &str,
-    wait: bool,
-    plan: impl FnOnce(&dyn View) -> Result<Change, Error>,
-) -> Result<Response, Error> {
-    let mut summary = String::new();
+    plan: impl FnOnce(&dyn View) -> Result<(Change, T), Error>,
+) -> Result<(ChangeId, String, T), Error> {
+    let mut out = None;
     let id = ctx
         .versioner
         .write(|state| {
             let view = Acked::new(state)?;
-            let change = plan(&view)?;
-            summary.clone_from(&change.summary);
+            let (change, extra) = plan(&view)?;
+            out = Some((change.summary.clone(), extra));
             Ok::<_, Error>(versioner::Change {
                 author: author.to_owned(),
                 summary: change.summary,
@@ -61,9 +79,32 @@ pub async fn apply(
             })
         })
         .await?;
+    let (summary, extra) = out.expect("the plan ran, since the write succeeded");
+    Ok((id, summary, extra))
+}
+
+/// Plans and submits one change and answers in Mailu's shape with the change id (and the version
+/// with `?wait=true`).
+pub async fn apply(
+    ctx: &Context,
+    author: &str,
+    wait: bool,
+    plan: impl FnOnce(&dyn View) -> Result<Change, Error>,
+) -> Result<Response, Error> {
+    let (id, summary, ()) = submit(ctx, author, |view| plan(view).map(|c| (c, ()))).await?;
+    answer(ctx, &id, summary, wait).await
+}
+
+/// The answer to a write that made change `id`.
+pub async fn answer(
+    ctx: &Context,
+    id: &ChangeId,
+    message: String,
+    wait: bool,
+) -> Result<Response, Error> {
     let mut written = Written {
         code: 200,
-        message: summary,
+        message,
         change: id.to_string(),
         version: None,
         commit: None,
@@ -71,7 +112,7 @@ pub async fn apply(
     if !wait {
         return Ok(Json(written).into_response());
     }
-    match ctx.versioner.wait_for(&id, WAIT_LIMIT).await? {
+    match ctx.versioner.wait_for(id, WAIT_LIMIT).await? {
         Status::Committed(version) => {
             written.version = Some(version.number);
             written.commit = Some(version.commit.to_string());
@@ -154,7 +195,7 @@ pub async fn pending(_caller: Authorized<Read>, State(ctx): State<Context>) -> J
     })
 }
 
-/// Extracts `?wait=` leniently: a malformed query is a 400 in Mailu's shape.
+/// Reads `?wait=` from an already extracted query: a malformed query is a 400 in Mailu's shape.
 pub fn wait_of(
     query: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<bool, Error> {

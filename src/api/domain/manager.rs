@@ -171,3 +171,38 @@ pub async fn get_one(
     let found = crate::api::resource::read(&ctx, move |view| get(view, &domain, &email)).await?;
     Ok(Json(found).into_response())
 }
+
+// Write handlers: parse the body (400 naming the field), plan under the writer's lock, submit.
+
+type Ctx = axum::extract::State<crate::api::Context>;
+type Raw = axum::extract::Path<String>;
+
+/// `POST /api/v1/domain/{domain}/manager`.
+pub async fn post(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path(raw): Raw,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, Error> {
+    let body: ManagerCreate = crate::api::request::parse_json(&body)?;
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_add(view, &raw, &headers, body)
+    })
+    .await
+}
+
+/// `DELETE /api/v1/domain/{domain}/manager/{email}`.
+pub async fn delete(
+    caller: crate::api::Authorized<crate::api::Write>,
+    axum::extract::State(ctx): Ctx,
+    crate::api::write::Wait(wait): crate::api::write::Wait,
+    axum::extract::Path((domain, email)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, Error> {
+    crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_delete(view, &domain, &email, &headers)
+    })
+    .await
+}
