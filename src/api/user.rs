@@ -415,13 +415,21 @@ pub(crate) mod tests;
 type Ctx = axum::extract::State<crate::api::Context>;
 type Raw = axum::extract::Path<String>;
 
-/// Runs a password hash off the async threads, at most [`crate::api::HASHING`] at a time, so a burst of
-/// user creates cannot starve the server (other writes and reads go on meanwhile).
+/// Runs `work` (which may hash a password) off the async threads, at most [`crate::api::HASHING`]
+/// at a time, so a burst of user creates cannot starve the server; a body without `raw_password`
+/// hashes nothing and skips the queue, so plain updates are never stuck behind hashes.
 async fn hashed<T: Send + 'static>(
     ctx: &crate::api::Context,
+    body: &[u8],
     work: impl FnOnce(Cost) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
     let cost = crate::api::resource::read(ctx, |view| Ok(cost(view))).await?;
+    let hashes = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|v| v.get("raw_password").is_some_and(|p| !p.is_null()));
+    if !hashes {
+        return work(cost);
+    }
     let _permit = ctx
         .hashing
         .acquire()
@@ -437,7 +445,8 @@ pub async fn post(
     crate::api::write::Wait(wait): crate::api::write::Wait,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, Error> {
-    let prepared = hashed(&ctx, move |cost| prepare_create(&body, cost)).await?;
+    let peek = body.clone();
+    let prepared = hashed(&ctx, &peek, move |cost| prepare_create(&body, cost)).await?;
     crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
         plan_create(view, prepared)
     })
@@ -453,7 +462,8 @@ pub async fn patch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, Error> {
-    let prepared = hashed(&ctx, move |cost| prepare_update(&body, cost)).await?;
+    let peek = body.clone();
+    let prepared = hashed(&ctx, &peek, move |cost| prepare_update(&body, cost)).await?;
     crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
         plan_update(view, &raw, &headers, prepared)
     })
