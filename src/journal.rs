@@ -9,6 +9,9 @@
 
 pub mod log;
 
+#[cfg(test)]
+mod durability;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
