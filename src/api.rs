@@ -98,6 +98,11 @@ pub fn router(ctx: Context) -> Router {
         .route("/settings", get(settings::get).patch(settings::patch))
         .route("/change/{id}", get(write::change))
         .route("/pending", get(write::pending))
+        .route("/service", get(service::get_all))
+        .route(
+            "/service/{name}",
+            get(service::get_one).patch(service::patch),
+        )
         .route("/service/{name}/token", post(service::token))
         .route("/secret/recipient", get(secret::recipient))
         .route("/user", get(user::get_all).post(user::post))

@@ -164,6 +164,28 @@ pub fn invalid(problems: Vec<Problem>) -> Error {
     }
 }
 
+/// RFC 7396 JSON merge patch: objects merge key by key, `null` removes a key (its default returns),
+/// anything else replaces.
+pub fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    match patch {
+        serde_json::Value::Object(entries) => {
+            if !target.is_object() {
+                *target = serde_json::Value::Object(serde_json::Map::new());
+            }
+            if let serde_json::Value::Object(map) = target {
+                for (key, value) in entries {
+                    if value.is_null() {
+                        map.remove(&key);
+                    } else {
+                        merge_patch(map.entry(key).or_insert(serde_json::Value::Null), value);
+                    }
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,22 @@
-//! `/api/v1/service/<name>/...`: the services the worker deploys. So far only `POST
-//! /api/v1/service/<name>/token` (worker scope): the service's current token, derived by the server
-//! (`auth::TokenFile::service_token`), for the worker to hand to the container it creates. The
-//! service must exist in `services/` at the head of main. GET and PATCH of services come later.
+//! `/api/v1/service...`: the services the worker deploys (`services/<name>.toml`), which Mailu keeps
+//! in its compose file and has no API for. `GET /service` and `GET /service/<name>` (read scope) show
+//! them as JSON with an `ETag`; `PATCH /service/<name>` (admin) takes a JSON merge patch (RFC 7396)
+//! and rewrites the file keeping its comments; `POST /service/<name>/token` (worker scope) hands out
+//! the service's token (derived by the server, `auth::TokenFile::service_token`) for the worker to give
+//! the container it creates.
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Serialize;
 
-use super::{Authorized, Context, Error, Worker};
-use crate::model::{RepoPath, ServiceName};
-use crate::store::Rev;
+use super::listing::object;
+use super::resource::{self, Change, View};
+use super::write::{self, Wait};
+use super::{Authorized, Context, Error, Read, Worker, Write};
+use crate::model::service::Service;
+use crate::model::{FileType, RepoPath, ServiceName, edit, rules};
+use crate::store::Edit;
 
 #[derive(Debug, Serialize)]
 pub struct ServiceToken {
@@ -17,28 +24,198 @@ pub struct ServiceToken {
     pub token: String,
 }
 
+/// One service as the API shows it: its name and its file's fields.
+#[derive(Debug, Serialize)]
+pub struct ServiceGet {
+    pub name: ServiceName,
+    #[serde(flatten)]
+    pub service: Service,
+}
+
+fn parse_name(raw: &str) -> Result<ServiceName, Error> {
+    ServiceName::parse(raw).map_err(|_| Error::NotFound(format!("there is no service `{raw}`")))
+}
+
+fn existing<'a>(view: &'a dyn View, raw: &str) -> Result<(ServiceName, &'a Service), Error> {
+    let name = parse_name(raw)?;
+    let service = view
+        .config()
+        .services
+        .get(&name)
+        .ok_or_else(|| Error::NotFound(format!("there is no service `{raw}`")))?;
+    Ok((name, service))
+}
+
+/// Every service, by name.
+pub fn list(view: &dyn View) -> Vec<ServiceGet> {
+    view.config()
+        .services
+        .iter()
+        .map(|(name, s)| ServiceGet {
+            name: name.clone(),
+            service: s.clone(),
+        })
+        .collect()
+}
+
+/// One service and the `ETag` of its file.
+pub fn find(view: &dyn View, raw: &str) -> Result<(ServiceGet, String), Error> {
+    let (name, service) = existing(view, raw)?;
+    let bytes = view.read(&RepoPath::service(&name)).unwrap_or_default();
+    Ok((
+        ServiceGet {
+            name,
+            service: service.clone(),
+        },
+        resource::etag_of(&bytes),
+    ))
+}
+
+/// The change a merge patch of one service makes.
+pub fn plan_patch(
+    view: &dyn View,
+    raw: &str,
+    headers: &HeaderMap,
+    patch: serde_json::Value,
+) -> Result<Change, Error> {
+    let (name, service) = existing(view, raw)?;
+    let path = RepoPath::service(&name);
+    let current = view.read(&path);
+    resource::check_if_match(headers, current.as_deref())?;
+    if !patch.is_object() {
+        return Err(Error::field(
+            "_",
+            "the body must be a JSON object of the service's fields",
+        ));
+    }
+    let mut value = serde_json::to_value(service).map_err(|e| Error::HeadInvalid(e.to_string()))?;
+    resource::merge_patch(&mut value, patch);
+    let new: Service = super::request::parse_json(value.to_string().as_bytes())?;
+    let mut problems = Vec::new();
+    new.validate(&mut problems);
+    problems.extend(rules::check_service(view.config(), &new));
+    if !problems.is_empty() {
+        return Err(resource::invalid(problems));
+    }
+    let text = current
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let text = edit::update(&text, &new)?;
+    Ok(Change {
+        summary: format!("Service {name} has been updated"),
+        edits: vec![Edit::write(path, text)],
+    })
+}
+
+/// `GET /api/v1/service`.
+pub async fn get_all(
+    _caller: Authorized<Read>,
+    State(ctx): State<Context>,
+) -> Result<axum::Json<Vec<ServiceGet>>, Error> {
+    Ok(axum::Json(
+        resource::read(&ctx, |view| Ok(list(view))).await?,
+    ))
+}
+
+/// `GET /api/v1/service/{name}`.
+pub async fn get_one(
+    _caller: Authorized<Read>,
+    State(ctx): State<Context>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let (service, etag) = resource::read(&ctx, move |view| find(view, &raw)).await?;
+    Ok(object(&headers, etag, service))
+}
+
+/// `PATCH /api/v1/service/{name}`.
+pub async fn patch(
+    caller: Authorized<Write>,
+    State(ctx): State<Context>,
+    Wait(wait): Wait,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Error> {
+    let patch: serde_json::Value = super::request::parse_json(&body)?;
+    write::apply(&ctx, &caller.caller.name, wait, move |view| {
+        plan_patch(view, &raw, &headers, patch)
+    })
+    .await
+}
+
 /// `POST /api/v1/service/<name>/token`.
 pub async fn token(
     caller: Authorized<Worker>,
     State(ctx): State<Context>,
-    Path(name): Path<String>,
-) -> Result<Json<ServiceToken>, Error> {
-    let not_found = || Error::NotFound(format!("there is no service `{name}`"));
-    let service = ServiceName::parse(&name).map_err(|_| not_found())?;
-    let store = ctx.store.clone();
-    let path = RepoPath::service(&service);
-    let exists = tokio::task::spawn_blocking(move || {
-        Ok::<_, Error>(store.snapshot(&Rev::Head)?.blob_id(&path)?.is_some())
-    })
-    .await??;
-    if !exists {
-        return Err(not_found());
-    }
+    Path(raw): Path<String>,
+) -> Result<axum::Json<ServiceToken>, Error> {
+    let (service, _) =
+        resource::read(&ctx, move |view| existing(view, &raw).map(|(n, _)| (n, ()))).await?;
     let token = ctx
         .tokens
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .service_token(&service);
     tracing::info!(%service, caller = %caller.caller.name, "handed out a service token");
-    Ok(Json(ServiceToken { service, token }))
+    Ok(axum::Json(ServiceToken { service, token }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::api::resource::Fixed;
+
+    fn view() -> Fixed {
+        let files = BTreeMap::from([
+            (RepoPath::settings(), b"format = 1\n".to_vec()),
+            (
+                RepoPath::parse("services/smtp.toml").unwrap(),
+                b"# the MTA\nimage = \"mailu-git/bookworm:latest\"\n".to_vec(),
+            ),
+        ]);
+        Fixed::load(files).unwrap()
+    }
+
+    #[test]
+    fn a_patch_keeps_comments_and_unknown_fields_are_refused() {
+        let v = view();
+        let change = plan_patch(
+            &v,
+            "smtp",
+            &HeaderMap::new(),
+            serde_json::json!({"enabled": false}),
+        )
+        .unwrap();
+        let text = String::from_utf8(change.edits[0].content.clone().unwrap()).unwrap();
+        assert!(
+            text.contains("# the MTA") && text.contains("enabled = false"),
+            "{text}"
+        );
+        let err = plan_patch(
+            &v,
+            "smtp",
+            &HeaderMap::new(),
+            serde_json::json!({"imgae": "x"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.to_string().contains("imgae"), "{err}");
+        let err = plan_patch(
+            &v,
+            "smtp",
+            &HeaderMap::new(),
+            serde_json::json!({"env": {"P": {"secret": "relay/password"}}}),
+        )
+        .unwrap_err();
+        assert_eq!(err.status(), 400, "a secret that does not exist");
+        assert_eq!(
+            plan_patch(&v, "nope", &HeaderMap::new(), serde_json::json!({}))
+                .unwrap_err()
+                .status(),
+            404
+        );
+    }
 }

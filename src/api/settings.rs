@@ -68,7 +68,7 @@ pub fn plan_patch(
     let keys: Vec<String> = tables.keys().cloned().collect();
     let mut value = serde_json::to_value(&view.config().settings)
         .map_err(|e| Error::HeadInvalid(e.to_string()))?;
-    merge(&mut value, patch);
+    resource::merge_patch(&mut value, patch);
     let new: Settings = serde_json::from_value(value).map_err(|e| {
         // serde names the offending key in its message; file it under the table the patch touched
         // when there is one, so `errors` points at the right place.
@@ -92,28 +92,6 @@ pub fn plan_patch(
         summary: format!("Update the settings ({})", keys.join(", ")),
         edits: vec![Edit::write(path, text)],
     })
-}
-
-/// RFC 7396 JSON merge patch: objects merge key by key, `null` removes a key (its default returns),
-/// anything else replaces.
-fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
-    match patch {
-        serde_json::Value::Object(entries) => {
-            if !target.is_object() {
-                *target = serde_json::Value::Object(serde_json::Map::new());
-            }
-            if let serde_json::Value::Object(map) = target {
-                for (key, value) in entries {
-                    if value.is_null() {
-                        map.remove(&key);
-                    } else {
-                        merge(map.entry(key).or_insert(serde_json::Value::Null), value);
-                    }
-                }
-            }
-        }
-        other => *target = other,
-    }
 }
 
 #[cfg(test)]

@@ -167,6 +167,29 @@ fn a_mailu_script_manages_domains_users_aliases_relays_and_tokens() {
     let log = git(&repo, &["log", "-1", "--format=%B", "main"]);
     assert!(log.contains("Mailu-Change:"), "{log}");
 
+    // Services (not in Mailu's API): listed, and patched keeping the file's comments.
+    let services = api("GET", "service", None).json();
+    assert!(
+        services
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "smtp"),
+        "{services}"
+    );
+    let r = api(
+        "PATCH",
+        "service/webdav?wait=true",
+        Some(json!({"enabled": true})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(api("GET", "service/webdav", None).json()["enabled"], true);
+    let webdav = git(&repo, &["show", "main:services/webdav.toml"]);
+    assert!(
+        webdav.contains("enabled = true") && webdav.contains('#'),
+        "{webdav}"
+    );
+
     // Deleting a user an alias points at is refused; the alias first, then the user, then the domain.
     let refused = api("DELETE", "user/alice@example.com", None);
     assert_eq!(refused.status, 409, "{}", refused.body);
