@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod listing;
 pub mod metrics;
+pub mod overrides;
 pub mod relay;
 pub mod request;
 pub mod resource;
@@ -98,6 +99,14 @@ pub fn router(ctx: Context) -> Router {
         .route("/settings", get(settings::get).patch(settings::patch))
         .route("/change/{id}", get(write::change))
         .route("/pending", get(write::pending))
+        .route("/override/{service}", get(overrides::get_all))
+        .route(
+            "/override/{service}/{*path}",
+            get(overrides::get_one)
+                .put(overrides::put)
+                .delete(overrides::delete)
+                .layer(DefaultBodyLimit::max(overrides::LIMIT)),
+        )
         .route("/service", get(service::get_all))
         .route(
             "/service/{name}",

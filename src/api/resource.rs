@@ -20,6 +20,8 @@ pub trait View {
     fn config(&self) -> &Config;
     /// The current bytes of a file, pending changes included.
     fn read(&self, path: &RepoPath) -> Option<Vec<u8>>;
+    /// The files under the folder `dir` (recursively), in path order.
+    fn list(&self, dir: &RepoPath) -> Vec<RepoPath>;
 }
 
 /// A view over fixed contents: a snapshot's files and the configuration loaded from them.
@@ -46,6 +48,15 @@ impl View for Fixed {
 
     fn read(&self, path: &RepoPath) -> Option<Vec<u8>> {
         self.files.get(path).cloned()
+    }
+
+    fn list(&self, dir: &RepoPath) -> Vec<RepoPath> {
+        let prefix = format!("{dir}/");
+        self.files
+            .keys()
+            .filter(|p| p.as_str().starts_with(&prefix))
+            .cloned()
+            .collect()
     }
 }
 
@@ -79,6 +90,16 @@ impl View for Acked<'_> {
                 // needed it sees the file as missing and is refused, and the log says why.
                 tracing::error!(%path, error = %err, "cannot read a file of the acknowledged state");
                 None
+            }
+        }
+    }
+
+    fn list(&self, dir: &RepoPath) -> Vec<RepoPath> {
+        match self.state.list(dir) {
+            Ok(files) => files.into_iter().map(|(path, _)| path).collect(),
+            Err(err) => {
+                tracing::error!(%dir, error = %err, "cannot list a folder of the acknowledged state");
+                Vec::new()
             }
         }
     }

@@ -190,6 +190,36 @@ fn a_mailu_script_manages_domains_users_aliases_relays_and_tokens() {
         "{webdav}"
     );
 
+    // Overrides: any bytes, larger than the JSON body limit, never outside their folder.
+    let big = vec![b'#'; 2 << 20];
+    let put = |path: &str, body: Vec<u8>| {
+        runtime.block_on(async {
+            let r = reqwest::Client::new()
+                .put(format!("{}/api/v1/override/smtp/{path}", server.url))
+                .bearer_auth(&token)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let (status, body) = put("etc/postfix/header_checks?wait=true", big.clone());
+    assert_eq!(status, 200, "{body}");
+    let stored = git(
+        &repo,
+        &[
+            "cat-file",
+            "-s",
+            "main:overrides/smtp/etc/postfix/header_checks",
+        ],
+    );
+    assert_eq!(stored.trim(), (2 << 20).to_string());
+    let (status, body) = put("etc%2F..%2F..%2F..%2Fmailu.toml", b"format = 2\n".to_vec());
+    assert_eq!(status, 400, "{body}");
+    let listed = api("GET", "override/smtp", None).json();
+    assert_eq!(listed[0]["path"], "/etc/postfix/header_checks", "{listed}");
+
     // Deleting a user an alias points at is refused; the alias first, then the user, then the domain.
     let refused = api("DELETE", "user/alice@example.com", None);
     assert_eq!(refused.status, 409, "{}", refused.body);
