@@ -15,15 +15,15 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::listing;
-use super::resource::{Change, View, check_if_match, etag_of, invalid};
+use super::resource::{Change, View, check_if_match, etag_of};
 use super::user::address;
+use super::user::{user_file, validate, write};
 use super::{Authorized, Context, Error, Read, body};
-use crate::journal::Edit;
+use crate::model::Email;
 use crate::model::date::Date;
 use crate::model::item_id::ItemId;
 use crate::model::settings::Cidr;
-use crate::model::user::{Token, User};
-use crate::model::{Email, FileType, Problem, RepoPath, edit, rules};
+use crate::model::user::Token;
 use crate::password;
 
 /// Mailu's `TokenGetResponse`.
@@ -269,35 +269,6 @@ fn owner(view: &dyn View, raw_id: &str) -> Result<(Email, ItemId, String), Error
         .ok_or_else(|| no_token(raw_id))?;
     let (_, text) = user_file(view, &email)?;
     Ok((email, id, text))
-}
-
-/// The user at `email` and its file's text; 404 when there is none.
-fn user_file<'v>(view: &'v dyn View, email: &Email) -> Result<(&'v User, String), Error> {
-    let not_found = || Error::NotFound(format!("User {} cannot be found", email.to_unicode()));
-    let user = view.config().user(email).ok_or_else(not_found)?;
-    let path = RepoPath::user(email);
-    let bytes = view.read(&path).ok_or_else(not_found)?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| Error::HeadInvalid(format!("{path} is not UTF-8")))?;
-    Ok((user, text))
-}
-
-fn write(email: &Email, text: &str, user: &User) -> Result<Edit, Error> {
-    Ok(Edit {
-        path: RepoPath::user(email),
-        content: Some(edit::update(text, user)?.into_bytes()),
-    })
-}
-
-fn validate(view: &dyn View, email: &Email, user: &User) -> Result<(), Error> {
-    let mut problems: Vec<Problem> = Vec::new();
-    user.validate(&mut problems);
-    problems.extend(rules::check_user(view.config(), email, user));
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(invalid(problems))
-    }
 }
 
 /// `GET /api/v1/token`.

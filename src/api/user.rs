@@ -374,7 +374,7 @@ fn existing<'v>(view: &'v dyn View, raw: &str) -> Result<(Email, &'v User, Strin
 }
 
 /// The in-file rules and the cross-file rules of one user, as one 400.
-fn validate(view: &dyn View, email: &Email, user: &User) -> Result<(), Error> {
+pub(super) fn validate(view: &dyn View, email: &Email, user: &User) -> Result<(), Error> {
     let mut problems: Vec<Problem> = Vec::new();
     user.validate(&mut problems);
     problems.extend(rules::check_user(view.config(), email, user));
@@ -383,6 +383,29 @@ fn validate(view: &dyn View, email: &Email, user: &User) -> Result<(), Error> {
     } else {
         Err(invalid(problems))
     }
+}
+
+/// The user at `email` and its file's text; 404 when there is none. Tokens and fetched accounts live
+/// in the user's file, so their resources edit it through here.
+pub(super) fn user_file<'v>(
+    view: &'v dyn View,
+    email: &Email,
+) -> Result<(&'v User, String), Error> {
+    let not_found = || Error::NotFound(format!("User {} cannot be found", email.to_unicode()));
+    let user = view.config().user(email).ok_or_else(not_found)?;
+    let path = RepoPath::user(email);
+    let bytes = view.read(&path).ok_or_else(not_found)?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| Error::HeadInvalid(format!("{path} is not UTF-8")))?;
+    Ok((user, text))
+}
+
+/// The user's file rewritten to hold `user`, keeping its comments.
+pub(super) fn write(email: &Email, text: &str, user: &User) -> Result<crate::store::Edit, Error> {
+    Ok(crate::store::Edit {
+        path: RepoPath::user(email),
+        content: Some(edit::update(text, user)?.into_bytes()),
+    })
 }
 
 /// `GET /api/v1/user`: every user (or a page of a search), without password hashes.
