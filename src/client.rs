@@ -12,7 +12,7 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot reach the server at {url}: {source}")]
+    #[error("cannot reach the server at {url}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("the server refused ({status}): {message}{}", fields(message, errors))]
     Refused {
@@ -20,7 +20,7 @@ pub enum Error {
         message: String,
         errors: Vec<(String, String)>,
     },
-    #[error("the server's answer to {url} is not what this client expects: {source}")]
+    #[error("the server's answer to {url} is not what this client expects")]
     Decode { url: String, source: reqwest::Error },
 }
 

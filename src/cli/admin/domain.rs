@@ -59,7 +59,7 @@ pub struct DomainFields {
     #[arg(long)]
     comment: Option<String>,
     /// Whether people may sign up for an account (`--signup-enabled`, `--signup-enabled=false`).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     signup_enabled: Option<bool>,
     /// An alternative name of the domain (repeatable).
     #[arg(long = "alternative")]

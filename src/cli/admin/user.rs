@@ -67,20 +67,23 @@ pub enum UserCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct UserFields {
+    /// The mailbox's quota in bytes (at most the domain's max_quota_bytes).
     #[arg(long)]
     quota_bytes: Option<u64>,
     /// Whether the user is a global admin (`--admin`, `--admin=false`).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     admin: Option<bool>,
     /// Whether the user may log in and receive mail (`--enabled=false` disables).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     enabled: Option<bool>,
+    /// The name shown to people (webmail, sent mail).
     #[arg(long)]
     displayed_name: Option<String>,
+    /// A note for admins.
     #[arg(long)]
     comment: Option<String>,
     /// Ask the user to change the password at the next login.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     change_pw_next_login: Option<bool>,
 }
 
@@ -216,10 +219,10 @@ pub struct AliasFields {
     #[arg(long = "to", value_delimiter = ',')]
     destination: Vec<String>,
     /// Whether the local part is a SQL LIKE pattern (`%`, `_`), as in Mailu.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     wildcard: Option<bool>,
     /// Whether the alias is switched off (`--disabled`, `--disabled=false`).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     disabled: Option<bool>,
     #[arg(long)]
     comment: Option<String>,
