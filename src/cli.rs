@@ -2,8 +2,13 @@
 //! command and turns its outcome into an exit code. The commands' logic lives in the modules they
 //! name; this file only wires them.
 //!
-//! Exit codes: 0 success; 1 an error (printed with its causes); 2 a usage error (clap);
-//! 3 the configuration is invalid (every problem printed as `file:line: field: message`).
+//! Exit codes: 0 success; 1 an error (printed with its causes), including every refusal by the server
+//! (any 4xx or 5xx: its message and each `field: message` go to stderr; a script that needs the
+//! status reads it from that message or calls the API itself); 2 a usage error (clap); 3 the
+//! configuration is invalid (every problem printed as `file:line: field: message`).
+//!
+//! The admin commands (`domain`, `alternative`, `relay`, `manager`, `user`, `alias`, `settings`,
+//! `pending`, `change`) go through the REST API (`admin`); the others work on local files.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -17,6 +22,7 @@ use crate::model::SecretRef;
 use crate::{data_dir, secret, server};
 
 mod access_token;
+mod admin;
 
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID: u8 = 3;
@@ -62,6 +68,66 @@ enum Command {
     AccessToken {
         #[command(subcommand)]
         command: access_token::Command,
+    },
+    /// Domains (through the REST API at --server).
+    Domain {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::domain::DomainCommand,
+    },
+    /// Alternative names of domains (through the REST API).
+    Alternative {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::domain::AlternativeCommand,
+    },
+    /// Relayed domains (through the REST API).
+    Relay {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::domain::RelayCommand,
+    },
+    /// Domain managers (through the REST API).
+    Manager {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::domain::ManagerCommand,
+    },
+    /// Users and their app tokens (through the REST API).
+    User {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::user::UserCommand,
+    },
+    /// Aliases (through the REST API).
+    Alias {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::user::AliasCommand,
+    },
+    /// The global settings, mailu.toml (through the REST API).
+    Settings {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::settings::SettingsCommand,
+    },
+    /// The changes acknowledged by the server but not yet in a version.
+    Pending {
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Whether a change (by the id a write printed) is in a version yet.
+    Change {
+        id: String,
+        #[command(flatten)]
+        connection: admin::Connection,
     },
     /// Secrets kept encrypted in the repository.
     Secret {
@@ -154,6 +220,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { dir } => check(&dir),
         Command::AccessToken { command } => access_token::run(command),
+        Command::Domain {
+            connection,
+            command,
+        } => admin::domain::domain(&admin::Session::open(connection)?, command),
+        Command::Alternative {
+            connection,
+            command,
+        } => admin::domain::alternative(&admin::Session::open(connection)?, command),
+        Command::Relay {
+            connection,
+            command,
+        } => admin::domain::relay(&admin::Session::open(connection)?, command),
+        Command::Manager {
+            connection,
+            command,
+        } => admin::domain::manager(&admin::Session::open(connection)?, command),
+        Command::User {
+            connection,
+            command,
+        } => admin::user::user(&admin::Session::open(connection)?, command),
+        Command::Alias {
+            connection,
+            command,
+        } => admin::user::alias(&admin::Session::open(connection)?, command),
+        Command::Settings {
+            connection,
+            command,
+        } => admin::settings::settings(&admin::Session::open(connection)?, command),
+        Command::Pending { connection } => {
+            admin::settings::pending(&admin::Session::open(connection)?)
+        }
+        Command::Change { id, connection } => {
+            admin::settings::change(&admin::Session::open(connection)?, &id)
+        }
         Command::Secret { command } => match command {
             SecretCommand::Encrypt {
                 kind,

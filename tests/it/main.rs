@@ -9,6 +9,7 @@ mod support;
 mod access;
 mod api_domain;
 mod api_user;
+mod cli_admin;
 mod crash;
 mod mailu_api;
 mod secret;

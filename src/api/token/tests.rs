@@ -1,6 +1,7 @@
 use super::*;
 use crate::api::resource::Fixed;
 use crate::api::user::tests::{HASH, status_field, tree};
+use crate::model::RepoPath;
 use crate::password::Hash;
 use axum::http::header;
 

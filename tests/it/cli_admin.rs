@@ -1,0 +1,173 @@
+//! The command-line admin against a real server: the real binary with `MAILU_GIT_URL` and
+//! `MAILU_GIT_TOKEN` in its environment, checked through its output and the real `git`.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::support::{TestServer, bin, git};
+
+/// Runs `mailu-git args...` against `server` with `token`, feeding `stdin` (a pipe, never a
+/// terminal, so a password is read from it).
+fn cli(server: &TestServer, token: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .env("MAILU_GIT_URL", &server.url)
+        .env("MAILU_GIT_TOKEN", token)
+        .env_remove("MAILU_GIT_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailu-git runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn admin_commands_manage_domains_users_aliases_and_settings() {
+    let server = TestServer::start();
+    let token = server.generated_admin_token().expect("a generated token");
+    let run = |args: &[&str]| cli(&server, &token, args, "");
+
+    ok(&run(&["domain", "add", "example.com", "--max-users", "10"]));
+    let listed = ok(&run(&["domain", "list"]));
+    assert!(listed.starts_with("NAME"), "{listed}");
+    assert!(listed.contains("example.com"), "{listed}");
+
+    // The password comes from stdin (not a terminal), never from the arguments.
+    let added = cli(
+        &server,
+        &token,
+        &[
+            "user",
+            "add",
+            "alice@example.com",
+            "--displayed-name",
+            "Alice",
+        ],
+        "correct horse battery\n",
+    );
+    assert!(ok(&added).contains("alice@example.com"));
+
+    let table = ok(&run(&["user", "list"]));
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("EMAIL") && header.contains("NAME"),
+        "{table}"
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with("alice@example.com") && row.contains("Alice"),
+        "{table}"
+    );
+    // Columns line up: the second column starts at the same place in the title and the row.
+    assert_eq!(header.find("NAME"), row.find("Alice"), "{table}");
+
+    let json: serde_json::Value = serde_json::from_str(&ok(&run(&[
+        "user",
+        "list",
+        "--json",
+        "--domain",
+        "example.com",
+    ])))
+    .unwrap();
+    assert_eq!(json[0]["email"], "alice@example.com");
+    assert_eq!(json[0]["displayed_name"], "Alice");
+    assert!(json[0].get("password").is_none(), "{json}");
+
+    ok(&run(&[
+        "alias",
+        "add",
+        "info@example.com",
+        "--to",
+        "alice@example.com",
+    ]));
+    assert!(ok(&run(&["alias", "list"])).contains("info@example.com"));
+
+    // A destination in a local domain that nobody has: the field is named, nothing changes.
+    let refused = run(&[
+        "alias",
+        "add",
+        "x@example.com",
+        "--to",
+        "nobody@example.com",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("destination.0"), "{stderr}");
+    assert!(!ok(&run(&["alias", "list"])).contains("x@example.com"));
+
+    // --wait prints the version holding the change.
+    let waited = ok(&run(&[
+        "settings",
+        "set",
+        "mail.message_size_limit",
+        "2000000",
+        "--wait",
+    ]));
+    let version = waited
+        .split("in version ")
+        .nth(1)
+        .and_then(|rest| rest.trim().parse::<u64>().ok());
+    assert!(version.is_some(), "{waited}");
+    let settings: serde_json::Value =
+        serde_json::from_str(&ok(&run(&["settings", "show", "--json"]))).unwrap();
+    assert_eq!(settings["mail"]["message_size_limit"], 2_000_000);
+
+    // Everything above is in that version (settings came last): the user file is there, with a
+    // hash and not the password.
+    let repo = server.data.join("config.git");
+    let user_file = git(
+        &repo,
+        &["show", "main:domains/example.com/users/alice.toml"],
+    );
+    assert!(!user_file.contains("correct horse"), "{user_file}");
+    assert!(user_file.contains("CRYPT}"), "{user_file}");
+}
+
+#[test]
+fn an_empty_password_on_stdin_is_refused_before_the_server() {
+    let server = TestServer::start();
+    let token = server.generated_admin_token().unwrap();
+    ok(&cli(&server, &token, &["domain", "add", "example.com"], ""));
+    let out = cli(&server, &token, &["user", "add", "bob@example.com"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password is empty"));
+}
+
+#[test]
+fn a_wrong_token_prints_the_servers_refusal() {
+    let server = TestServer::start();
+    let out = cli(
+        &server,
+        "mgit_not-a-real-token-at-all",
+        &["domain", "list"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("403") && stderr.contains("Invalid API token"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("mgit_not-a-real"),
+        "the token is never printed: {stderr}"
+    );
+}
