@@ -13,6 +13,7 @@ pub mod alternative;
 pub mod body;
 pub mod domain;
 pub mod error;
+pub mod fetch;
 pub mod listing;
 pub mod metrics;
 pub mod overrides;
@@ -106,6 +107,13 @@ pub fn router(ctx: Context) -> Router {
                 .put(overrides::put)
                 .delete(overrides::delete)
                 .layer(DefaultBodyLimit::max(overrides::LIMIT)),
+        )
+        .route("/fetch", get(fetch::get_all).post(fetch::post))
+        .route(
+            "/fetch/{id}",
+            get(fetch::get_one)
+                .patch(fetch::patch)
+                .delete(fetch::delete),
         )
         .route("/service", get(service::get_all))
         .route(

@@ -167,6 +167,32 @@ fn a_mailu_script_manages_domains_users_aliases_relays_and_tokens() {
     let log = git(&repo, &["log", "-1", "--format=%B", "main"]);
     assert!(log.contains("Mailu-Change:"), "{log}");
 
+    // Fetched accounts: the remote password is stored encrypted and never shown.
+    let f = api(
+        "POST",
+        "fetch",
+        Some(
+            json!({"email": "alice@example.com", "protocol": "imap", "host": "imap.remote.org", "username": "alice", "password": "remote-s3cret", "tls": true}),
+        ),
+    );
+    assert_eq!(f.status, 200, "{}", f.body);
+    let fetches = api("GET", "fetch", None).json();
+    let id = fetches[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(fetches[0]["host"], "imap.remote.org");
+    assert!(
+        !api("GET", &format!("fetch/{id}"), None)
+            .body
+            .contains("remote-s3cret")
+    );
+    let no_password = api(
+        "POST",
+        "fetch",
+        Some(
+            json!({"email": "alice@example.com", "protocol": "pop3", "host": "h", "username": "u"}),
+        ),
+    );
+    assert_eq!(no_password.status, 400, "{}", no_password.body);
+
     // Services (not in Mailu's API): listed, and patched keeping the file's comments.
     let services = api("GET", "service", None).json();
     assert!(
@@ -185,6 +211,12 @@ fn a_mailu_script_manages_domains_users_aliases_relays_and_tokens() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(api("GET", "service/webdav", None).json()["enabled"], true);
     let webdav = git(&repo, &["show", "main:services/webdav.toml"]);
+    let secret = git(&repo, &["show", &format!("main:secrets/fetch/{id}")]);
+    assert!(
+        secret.starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
+            && !secret.contains("remote-s3cret"),
+        "{secret}"
+    );
     assert!(
         webdav.contains("enabled = true") && webdav.contains('#'),
         "{webdav}"
