@@ -4,8 +4,8 @@
 //! Conventions (Mailu's, see `docs/api.md`): `Authorization: Bearer <token>` or the bare token;
 //! 401/403/429 for a missing, invalid or rate-limited token; error bodies `{"code", "message"}` with
 //! `"errors"` on 400. Every object carries an `ETag`, the blob id of its file. This module knows
-//! HTTP; what the files mean is `model`'s business, how they are stored `store`'s. Not here yet: the
-//! write path (the journal), OpenAPI.
+//! HTTP; what the files mean is `model`'s business, how they are stored `store`'s. The OpenAPI
+//! document and its page are in `api/openapi.rs`.
 
 pub mod access;
 pub mod alias;
@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod listing;
 pub mod metrics;
+pub mod openapi;
 pub mod relay;
 pub mod request;
 pub mod resource;
@@ -155,6 +156,8 @@ pub fn router(ctx: Context) -> Router {
                 .patch(relay::patch)
                 .delete(relay::delete),
         )
+        // The OpenAPI document (also at Mailu's swagger.json) and its page: public, no token.
+        .merge(openapi::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));

@@ -8,12 +8,21 @@ use serde::Serialize;
 
 use super::{Authorized, Context, Read};
 
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Recipient {
     pub recipient: String,
 }
 
 /// `GET /api/v1/secret/recipient`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/secret/recipient",
+    tag = "secret",
+    summary = "The server's age recipient (public key) to encrypt secrets for",
+    responses(
+        (status = 200, description = "the recipient", body = Recipient),
+    ),
+)]
 pub async fn recipient(_caller: Authorized<Read>, State(ctx): State<Context>) -> Json<Recipient> {
     Json(Recipient {
         recipient: ctx.recipient.to_string(),

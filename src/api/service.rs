@@ -11,13 +11,27 @@ use super::{Authorized, Context, Error, Worker};
 use crate::model::{RepoPath, ServiceName};
 use crate::store::Rev;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ServiceToken {
+    #[schema(value_type = String)]
     pub service: ServiceName,
     pub token: String,
 }
 
 /// `POST /api/v1/service/<name>/token`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/service/{name}/token",
+    tag = "service",
+    summary = "A service's token (worker scope), derived by the server",
+    params(
+        ("name" = String, Path, description = "service name"),
+    ),
+    responses(
+        (status = 200, description = "the token", body = ServiceToken),
+        (status = 404, description = "no such service", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn token(
     caller: Authorized<Worker>,
     State(ctx): State<Context>,

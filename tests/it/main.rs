@@ -10,6 +10,7 @@ mod access;
 mod api_domain;
 mod api_user;
 mod mailu_api;
+mod openapi;
 mod secret;
 mod serve;
 mod write;

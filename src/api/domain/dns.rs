@@ -15,7 +15,7 @@ use crate::model::{Config, DomainName, SecretRef};
 const TTL: u32 = 600;
 
 /// The suggested records of one domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Records {
     pub dns_autoconfig: Vec<String>,
     pub dns_mx: Option<String>,

@@ -1,0 +1,210 @@
+//! The OpenAPI 3.1 document of `/api/v1` and its interactive page (Swagger UI, served from the
+//! binary: no CDN, so it works on an air-gapped host).
+//!
+//! The operations are described by `#[utoipa::path]` on each handler and the bodies by
+//! `ToSchema` on the DTOs, next to the code they describe; this module gathers them, adds what
+//! every operation shares (the bearer token and the 401/403/429 answers) and serves the result at
+//! `/api/v1/openapi.json` and at Mailu's `/api/v1/swagger.json` (Mailu served Swagger 2.0 there;
+//! we serve the same OpenAPI 3.1 document at both). Both are public: a spec holds no configuration.
+//! It is not a second source of truth: a route missing here is found by `tests/it/openapi.rs`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header;
+use axum::routing::get;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Ref, ResponseBuilder};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use super::{alias, alternative, domain, relay, secret, service, settings, token, user, write};
+
+pub use super::error::Body as ErrorBody;
+
+/// Where the document is served (and Mailu's path for it).
+pub const DOCUMENT: &str = "/api/v1/openapi.json";
+pub const MAILU_DOCUMENT: &str = "/api/v1/swagger.json";
+/// The interactive page, relative to `/api/v1` (where [`routes`] is nested).
+pub const UI: &str = "/ui";
+
+/// The settings (`mailu.toml`) as JSON: a free-form object here, its keys are documented in
+/// `docs/settings.md` and checked by the server.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = Object)]
+pub struct Settings(pub serde_json::Map<String, serde_json::Value>);
+
+/// `?wait=` of every write.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WaitQuery {
+    /// Answer once a version holds the change (bounded; 202 when the time runs out).
+    pub wait: Option<bool>,
+}
+
+/// The search of the user and alias lists.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Keep objects whose address contains this, case-insensitively.
+    pub q: Option<String>,
+    /// Keep objects of this domain (Unicode or ASCII).
+    pub domain: Option<String>,
+    /// At most this many objects; without it, all (as Mailu).
+    pub limit: Option<usize>,
+    /// Skip this many objects first.
+    pub offset: Option<usize>,
+}
+
+/// The paging of the other lists.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Keep objects whose name contains this, case-insensitively.
+    pub q: Option<String>,
+    /// At most this many objects; without it, all (as Mailu).
+    pub limit: Option<usize>,
+    /// Skip this many objects first.
+    pub offset: Option<usize>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mailu-git",
+        description = "The REST API of mailu-git, the central configuration server of the Mailu \
+            mail stack rebuilt on Git. It keeps the paths, fields and status codes of Mailu's API \
+            (2024.06), so scripts written for Mailu keep working, and adds settings, services, \
+            paging and versions. Every write is acknowledged durably and becomes part of a version \
+            (a commit) after a quiet period; `?wait=true` answers once it has.\n\n\
+            Authentication: `Authorization: Bearer <token>`, or the bare token \
+            (`Authorization: <token>`) as Mailu accepts. See docs/api.md.",
+    ),
+    paths(
+        settings::get,
+        settings::patch,
+        write::change,
+        write::pending,
+        service::token,
+        secret::recipient,
+        user::get_all,
+        user::post,
+        user::get_one,
+        user::patch,
+        user::delete,
+        alias::get_all,
+        alias::post,
+        alias::get_one,
+        alias::patch,
+        alias::delete,
+        alias::get_destination,
+        token::get_all,
+        token::post,
+        token::get_one,
+        token::patch,
+        token::delete,
+        token::get_of_user,
+        token::post_for_user,
+        domain::get_all,
+        domain::post,
+        domain::get_one,
+        domain::patch,
+        domain::delete,
+        domain::users::get_all,
+        domain::manager::get_all,
+        domain::manager::post,
+        domain::manager::get_one,
+        domain::manager::delete,
+        alternative::get_all,
+        alternative::post,
+        alternative::get_one,
+        alternative::delete,
+        relay::get_all,
+        relay::post,
+        relay::get_one,
+        relay::patch,
+        relay::delete,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Shared),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+/// What every operation shares, added here rather than repeated on each handler.
+struct Shared;
+
+impl Modify for Shared {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        let shared = [
+            ("401", "no `Authorization` header"),
+            (
+                "403",
+                "an unknown token, or one whose scope does not allow this",
+            ),
+            ("429", "too many failed authentications from this client"),
+        ];
+        for item in doc.paths.paths.values_mut() {
+            let operations: [&mut Option<Operation>; 4] = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                for (code, description) in shared {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// The document, as served.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The document and the page, to merge into the `/api/v1` router (paths relative to it).
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let json: Arc<str> = document()
+        .to_json()
+        .expect("a derived OpenAPI document serializes")
+        .into();
+    let serve = move || {
+        let json = json.clone();
+        async move {
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                json.to_string(),
+            )
+        }
+    };
+    let ui = SwaggerUi::new(UI).config(Config::new([DOCUMENT]));
+    Router::new()
+        .route("/openapi.json", get(serve.clone()))
+        .route("/swagger.json", get(serve))
+        .merge(ui)
+}
