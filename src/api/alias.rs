@@ -284,6 +284,7 @@ fn validate(view: &dyn View, email: &Email, alias: &Alias) -> Result<(), Error> 
 #[utoipa::path(
     get,
     path = "/api/v1/alias",
+    operation_id = "list_alias",
     tag = "alias",
     summary = "List aliases",
     params(
@@ -308,6 +309,7 @@ pub async fn get_all(
 #[utoipa::path(
     get,
     path = "/api/v1/alias/{alias}",
+    operation_id = "find_alias",
     tag = "alias",
     summary = "One alias",
     params(
@@ -335,6 +337,7 @@ pub async fn get_one(
 #[utoipa::path(
     get,
     path = "/api/v1/alias/destination/{domain}",
+    operation_id = "find_alias_filter_domain",
     tag = "alias",
     summary = "The aliases of a domain",
     params(
@@ -367,6 +370,7 @@ type Raw = axum::extract::Path<String>;
 #[utoipa::path(
     post,
     path = "/api/v1/alias",
+    operation_id = "create_alias",
     tag = "alias",
     summary = "Create an alias",
     params(
@@ -399,6 +403,7 @@ pub async fn post(
 #[utoipa::path(
     patch,
     path = "/api/v1/alias/{alias}",
+    operation_id = "update_alias",
     tag = "alias",
     summary = "Change an alias",
     params(
@@ -435,6 +440,7 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/alias/{alias}",
+    operation_id = "delete_alias",
     tag = "alias",
     summary = "Delete an alias",
     params(

@@ -119,6 +119,7 @@ fn find(view: &dyn View, raw: &str) -> Result<(DomainName, DomainName), Error> {
 #[utoipa::path(
     get,
     path = "/api/v1/alternative",
+    operation_id = "list_alternative",
     tag = "alternative",
     summary = "List alternative domains",
     responses(
@@ -137,6 +138,7 @@ pub async fn get_all(
 #[utoipa::path(
     get,
     path = "/api/v1/alternative/{alt}",
+    operation_id = "find_alternative",
     tag = "alternative",
     summary = "One alternative domain",
     params(
@@ -166,6 +168,7 @@ type Raw = axum::extract::Path<String>;
 #[utoipa::path(
     post,
     path = "/api/v1/alternative",
+    operation_id = "create_alternative",
     tag = "alternative",
     summary = "Create an alternative domain",
     params(
@@ -199,6 +202,7 @@ pub async fn post(
 #[utoipa::path(
     delete,
     path = "/api/v1/alternative/{alt}",
+    operation_id = "delete_alternative",
     tag = "alternative",
     summary = "Delete an alternative domain",
     params(

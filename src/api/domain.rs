@@ -367,6 +367,7 @@ pub(super) fn rewrite<T: Serialize + DeserializeOwned>(
 #[utoipa::path(
     get,
     path = "/api/v1/domain",
+    operation_id = "list_domain",
     tag = "domain",
     summary = "List domains",
     params(
@@ -391,6 +392,7 @@ pub async fn get_all(
 #[utoipa::path(
     get,
     path = "/api/v1/domain/{domain}",
+    operation_id = "find_domain",
     tag = "domain",
     summary = "One domain, with its DNS records",
     params(
@@ -423,6 +425,7 @@ type Raw = axum::extract::Path<String>;
 #[utoipa::path(
     post,
     path = "/api/v1/domain",
+    operation_id = "create_domain",
     tag = "domain",
     summary = "Create a domain",
     params(
@@ -454,6 +457,7 @@ pub async fn post(
 #[utoipa::path(
     patch,
     path = "/api/v1/domain/{domain}",
+    operation_id = "update_domain",
     tag = "domain",
     summary = "Change a domain",
     params(
@@ -490,6 +494,7 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/domain/{domain}",
+    operation_id = "delete_domain",
     tag = "domain",
     summary = "Delete a domain and its users and aliases",
     params(

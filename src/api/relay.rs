@@ -158,6 +158,7 @@ fn existing<'a>(config: &'a Config, raw: &str) -> Result<(DomainName, &'a Relay)
 #[utoipa::path(
     get,
     path = "/api/v1/relay",
+    operation_id = "list_relays",
     tag = "relay",
     summary = "List relayed domains",
     params(
@@ -182,6 +183,7 @@ pub async fn get_all(
 #[utoipa::path(
     get,
     path = "/api/v1/relay/{name}",
+    operation_id = "find_relay",
     tag = "relay",
     summary = "One relayed domain",
     params(
@@ -211,6 +213,7 @@ type Raw = axum::extract::Path<String>;
 #[utoipa::path(
     post,
     path = "/api/v1/relay",
+    operation_id = "create_relay",
     tag = "relay",
     summary = "Create a relayed domain",
     params(
@@ -242,6 +245,7 @@ pub async fn post(
 #[utoipa::path(
     patch,
     path = "/api/v1/relay/{name}",
+    operation_id = "update_relay",
     tag = "relay",
     summary = "Change a relayed domain",
     params(
@@ -278,6 +282,7 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/relay/{name}",
+    operation_id = "delete_relay",
     tag = "relay",
     summary = "Delete a relayed domain",
     params(

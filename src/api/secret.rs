@@ -17,6 +17,7 @@ pub struct Recipient {
 #[utoipa::path(
     get,
     path = "/api/v1/secret/recipient",
+    operation_id = "find_secret_recipient",
     tag = "secret",
     summary = "The server's age recipient (public key) to encrypt secrets for",
     responses(

@@ -22,6 +22,7 @@ pub struct ServiceToken {
 #[utoipa::path(
     post,
     path = "/api/v1/service/{name}/token",
+    operation_id = "create_service_token",
     tag = "service",
     summary = "A service's token (worker scope), derived by the server",
     params(

@@ -19,6 +19,7 @@ use crate::store::Edit;
 #[utoipa::path(
     get,
     path = "/api/v1/settings",
+    operation_id = "find_settings",
     tag = "settings",
     summary = "The global settings (mailu.toml) as JSON",
     params(
@@ -52,13 +53,14 @@ pub async fn get(
 #[utoipa::path(
     patch,
     path = "/api/v1/settings",
+    operation_id = "update_settings",
     tag = "settings",
     summary = "Change settings with a JSON merge patch (RFC 7396)",
     params(
         ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
         crate::api::openapi::WaitQuery,
     ),
-    request_body(content = crate::api::openapi::Settings, content_type = "application/merge-patch+json", description = "a JSON merge patch: objects merge, `null` resets a key to its default"),
+    request_body(content = crate::api::openapi::Settings, description = "a JSON merge patch: objects merge, `null` resets a key to its default"),
     responses(
         (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
         (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),

@@ -305,6 +305,7 @@ fn validate(view: &dyn View, email: &Email, user: &User) -> Result<(), Error> {
 #[utoipa::path(
     get,
     path = "/api/v1/token",
+    operation_id = "list_tokens",
     tag = "token",
     summary = "List users' app tokens",
     responses(
@@ -323,6 +324,7 @@ pub async fn get_all(
 #[utoipa::path(
     get,
     path = "/api/v1/token/{id}",
+    operation_id = "find_token",
     tag = "token",
     summary = "One app token",
     params(
@@ -349,6 +351,7 @@ pub async fn get_one(
 #[utoipa::path(
     get,
     path = "/api/v1/tokenuser/{email}",
+    operation_id = "find_tokens_of_user",
     tag = "token",
     summary = "The app tokens of a user",
     params(
@@ -406,6 +409,7 @@ async fn created(
 #[utoipa::path(
     post,
     path = "/api/v1/token",
+    operation_id = "create_token",
     tag = "token",
     summary = "Create an app token for a user (the answer carries the token, once)",
     params(
@@ -437,6 +441,7 @@ pub async fn post(
 #[utoipa::path(
     post,
     path = "/api/v1/tokenuser/{email}",
+    operation_id = "create_token_of_user",
     tag = "token",
     summary = "Create an app token for this user",
     params(
@@ -470,6 +475,7 @@ pub async fn post_for_user(
 #[utoipa::path(
     patch,
     path = "/api/v1/token/{id}",
+    operation_id = "update_token",
     tag = "token",
     summary = "Change an app token",
     params(
@@ -506,6 +512,7 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/token/{id}",
+    operation_id = "delete_token",
     tag = "token",
     summary = "Delete an app token",
     params(

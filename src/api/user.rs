@@ -395,6 +395,7 @@ fn validate(view: &dyn View, email: &Email, user: &User) -> Result<(), Error> {
 #[utoipa::path(
     get,
     path = "/api/v1/user",
+    operation_id = "list_user",
     tag = "user",
     summary = "List users",
     params(
@@ -419,6 +420,7 @@ pub async fn get_all(
 #[utoipa::path(
     get,
     path = "/api/v1/user/{email}",
+    operation_id = "find_user",
     tag = "user",
     summary = "One user",
     params(
@@ -477,6 +479,7 @@ async fn hashed<T: Send + 'static>(
 #[utoipa::path(
     post,
     path = "/api/v1/user",
+    operation_id = "create_user",
     tag = "user",
     summary = "Create a user (`raw_password` is hashed)",
     params(
@@ -510,6 +513,7 @@ pub async fn post(
 #[utoipa::path(
     patch,
     path = "/api/v1/user/{email}",
+    operation_id = "update_user",
     tag = "user",
     summary = "Change a user",
     params(
@@ -547,6 +551,7 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/user/{email}",
+    operation_id = "delete_user",
     tag = "user",
     summary = "Delete a user",
     params(

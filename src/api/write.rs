@@ -140,6 +140,7 @@ pub struct ChangeStatus {
 #[utoipa::path(
     get,
     path = "/api/v1/change/{id}",
+    operation_id = "find_change",
     tag = "versions",
     summary = "Which version holds a change, or that it is pending",
     params(
@@ -192,6 +193,7 @@ pub struct PendingItem {
 #[utoipa::path(
     get,
     path = "/api/v1/pending",
+    operation_id = "list_pending",
     tag = "versions",
     summary = "Acknowledged changes not yet in a version, and when the next is due",
     responses(

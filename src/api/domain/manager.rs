@@ -156,6 +156,7 @@ fn not_a_manager(email: &Email, name: &DomainName) -> Error {
 #[utoipa::path(
     get,
     path = "/api/v1/domain/{domain}/manager",
+    operation_id = "list_managers",
     tag = "domain",
     summary = "The managers of a domain",
     params(
@@ -180,6 +181,7 @@ pub async fn get_all(
 #[utoipa::path(
     get,
     path = "/api/v1/domain/{domain}/manager/{email}",
+    operation_id = "find_manager",
     tag = "domain",
     summary = "Whether a user manages the domain",
     params(
@@ -210,6 +212,7 @@ type Raw = axum::extract::Path<String>;
 #[utoipa::path(
     post,
     path = "/api/v1/domain/{domain}/manager",
+    operation_id = "create_manager",
     tag = "domain",
     summary = "Make a user a manager of the domain",
     params(
@@ -247,6 +250,7 @@ pub async fn post(
 #[utoipa::path(
     delete,
     path = "/api/v1/domain/{domain}/manager/{email}",
+    operation_id = "delete_manager",
     tag = "domain",
     summary = "Remove a manager",
     params(

@@ -103,6 +103,7 @@ pub fn list(view: &dyn View, raw: &str, page: &Page) -> Result<Paged<UserGet>, E
 #[utoipa::path(
     get,
     path = "/api/v1/domain/{domain}/users",
+    operation_id = "list_user_domain",
     tag = "domain",
     summary = "The users of a domain",
     params(
