@@ -156,13 +156,15 @@ pub fn router(ctx: Context) -> Router {
                 .patch(relay::patch)
                 .delete(relay::delete),
         )
-        // The OpenAPI document (also at Mailu's swagger.json) and its page: public, no token.
+        // The OpenAPI document (also at Mailu's swagger.json): public, no token.
         .merge(openapi::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Router::new()
         .nest("/api/v1", v1)
+        // The interactive page of the document: public too, and offline (vendored Swagger UI).
+        .merge(openapi::page())
         .route("/metrics", get(metrics::render))
         .with_state(ctx)
 }

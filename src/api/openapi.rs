@@ -26,8 +26,8 @@ pub use super::error::Body as ErrorBody;
 /// Where the document is served (and Mailu's path for it).
 pub const DOCUMENT: &str = "/api/v1/openapi.json";
 pub const MAILU_DOCUMENT: &str = "/api/v1/swagger.json";
-/// The interactive page, relative to `/api/v1` (where [`routes`] is nested).
-pub const UI: &str = "/ui";
+/// The interactive page.
+pub const UI: &str = "/api/v1/ui";
 
 /// The settings (`mailu.toml`) as JSON: a free-form object here, its keys are documented in
 /// `docs/settings.md` and checked by the server.
@@ -187,7 +187,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The document and the page, to merge into the `/api/v1` router (paths relative to it).
+/// The document at `/openapi.json` and `/swagger.json`, to merge into the `/api/v1` router.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let json: Arc<str> = document()
         .to_json()
@@ -202,9 +202,37 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
             )
         }
     };
-    let ui = SwaggerUi::new(UI).config(Config::new([DOCUMENT]));
     Router::new()
         .route("/openapi.json", get(serve.clone()))
         .route("/swagger.json", get(serve))
-        .merge(ui)
+}
+
+/// The interactive page at [`UI`], to merge at the root: Swagger UI redirects `UI` to `UI/` by its
+/// own path, which would lose the `/api/v1` prefix if it were nested.
+pub fn page<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    SwaggerUi::new(UI).config(Config::new([DOCUMENT])).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_are_unique_and_every_operation_shares_the_auth_answers() {
+        let doc = document();
+        assert_eq!(doc.info.version, env!("CARGO_PKG_VERSION"));
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [&item.get, &item.post, &item.patch, &item.delete];
+            for op in ops.into_iter().flatten() {
+                let id = op.operation_id.clone().expect("every operation has an id");
+                assert!(ids.insert(id.clone()), "{id} twice ({path})");
+                for code in ["401", "403", "429"] {
+                    assert!(op.responses.responses.contains_key(code), "{id}: {code}");
+                }
+            }
+        }
+        // Mailu's names, so generated clients keep their method names.
+        assert!(ids.contains("list_domain") && ids.contains("create_user"));
+    }
 }
