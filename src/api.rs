@@ -4,8 +4,8 @@
 //! Conventions (Mailu's, see `docs/api.md`): `Authorization: Bearer <token>` or the bare token;
 //! 401/403/429 for a missing, invalid or rate-limited token; error bodies `{"code", "message"}` with
 //! `"errors"` on 400. Every object carries an `ETag`, the blob id of its file. This module knows
-//! HTTP; what the files mean is `model`'s business, how they are stored `store`'s. Not here yet: the
-//! write path (the journal), OpenAPI.
+//! HTTP; what the files mean is `model`'s business, how they are stored `store`'s. The OpenAPI
+//! document and its page are in `api/openapi.rs`.
 
 pub mod access;
 pub mod alias;
@@ -16,6 +16,7 @@ pub mod error;
 pub mod fetch;
 pub mod listing;
 pub mod metrics;
+pub mod openapi;
 pub mod overrides;
 pub mod relay;
 pub mod request;
@@ -177,11 +178,15 @@ pub fn router(ctx: Context) -> Router {
                 .patch(relay::patch)
                 .delete(relay::delete),
         )
+        // The OpenAPI document (also at Mailu's swagger.json): public, no token.
+        .merge(openapi::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Router::new()
         .nest("/api/v1", v1)
+        // The interactive page of the document: public too, and offline (vendored Swagger UI).
+        .merge(openapi::page())
         .route("/metrics", get(metrics::render))
         .with_state(ctx)
 }

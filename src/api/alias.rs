@@ -26,7 +26,7 @@ use crate::model::alias::Alias;
 use crate::model::{DomainName, Email, FileType, Localpart, Problem, RepoPath, edit, rules};
 
 /// Mailu's `Alias` as GET shows it (no `owner_email` or `created_at`: the model has neither).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AliasGet {
     /// In Unicode form.
     pub email: String,
@@ -53,11 +53,13 @@ impl AliasGet {
 
 /// Mailu's `Alias` (POST) and `AliasUpdate` (PATCH, no `email`). `owner_email` and `created_at`
 /// are read-only in Mailu's schema; here they are refused when given.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AliasBody {
+    #[schema(value_type = Option<String>)]
     pub email: Option<Email>,
     pub comment: Option<String>,
+    #[schema(value_type = Option<Vec<String>>)]
     pub destination: Option<Vec<Email>>,
     pub wildcard: Option<bool>,
     pub hostname: Option<String>,
@@ -279,6 +281,20 @@ fn validate(view: &dyn View, email: &Email, alias: &Alias) -> Result<(), Error> 
 }
 
 /// `GET /api/v1/alias`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alias",
+    operation_id = "list_alias",
+    tag = "alias",
+    summary = "List aliases",
+    params(
+        crate::api::openapi::SearchQuery,
+    ),
+    responses(
+        (status = 200, description = "the aliases (total in `X-Total-Count`)", body = Vec<AliasGet>),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -290,6 +306,23 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/alias/{alias}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alias/{alias}",
+    operation_id = "find_alias",
+    tag = "alias",
+    summary = "One alias",
+    params(
+        ("alias" = String, Path, description = "the alias address"),
+        ("If-None-Match" = Option<String>, Header, description = "answers 304 when it names the current `ETag`"),
+    ),
+    responses(
+        (status = 200, description = "the alias, with its `ETag`", body = AliasGet),
+        (status = 304, description = "not modified"),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such alias", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -301,6 +334,21 @@ pub async fn get_one(
 }
 
 /// `GET /api/v1/alias/destination/{domain}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alias/destination/{domain}",
+    operation_id = "find_alias_filter_domain",
+    tag = "alias",
+    summary = "The aliases of a domain",
+    params(
+        ("domain" = String, Path, description = "domain name (Unicode or ASCII)"),
+    ),
+    responses(
+        (status = 200, description = "the aliases", body = Vec<AliasGet>),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_destination(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -319,6 +367,25 @@ type Ctx = axum::extract::State<crate::api::Context>;
 type Raw = axum::extract::Path<String>;
 
 /// `POST /api/v1/alias`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alias",
+    operation_id = "create_alias",
+    tag = "alias",
+    summary = "Create an alias",
+    params(
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = AliasBody),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "the address is taken or the domain is full", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -333,6 +400,27 @@ pub async fn post(
 }
 
 /// `PATCH /api/v1/alias/{alias}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/alias/{alias}",
+    operation_id = "update_alias",
+    tag = "alias",
+    summary = "Change an alias",
+    params(
+        ("alias" = String, Path, description = "the alias address"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = AliasBody),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such alias", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn patch(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -349,6 +437,26 @@ pub async fn patch(
 }
 
 /// `DELETE /api/v1/alias/{alias}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/alias/{alias}",
+    operation_id = "delete_alias",
+    tag = "alias",
+    summary = "Delete an alias",
+    params(
+        ("alias" = String, Path, description = "the alias address"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such alias", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn delete(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,

@@ -14,7 +14,7 @@ use super::{Authorized, Context, Error, Read};
 use crate::model::{DomainName, Fqdn, RepoPath};
 
 /// Mailu's `AlternativeDomain`: what GET answers and POST takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlternativeDomain {
     pub name: String,
@@ -116,6 +116,16 @@ fn find(view: &dyn View, raw: &str) -> Result<(DomainName, DomainName), Error> {
 }
 
 /// `GET /api/v1/alternative`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alternative",
+    operation_id = "list_alternative",
+    tag = "alternative",
+    summary = "List alternative domains",
+    responses(
+        (status = 200, description = "the alternative domains", body = Vec<AlternativeDomain>),
+    ),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -125,6 +135,21 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/alternative/{alt}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alternative/{alt}",
+    operation_id = "find_alternative",
+    tag = "alternative",
+    summary = "One alternative domain",
+    params(
+        ("alt" = String, Path, description = "the alternative domain name"),
+    ),
+    responses(
+        (status = 200, description = "the alternative, with its `ETag`", body = AlternativeDomain),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such alternative domain", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -140,6 +165,25 @@ type Ctx = axum::extract::State<crate::api::Context>;
 type Raw = axum::extract::Path<String>;
 
 /// `POST /api/v1/alternative`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alternative",
+    operation_id = "create_alternative",
+    tag = "alternative",
+    summary = "Create an alternative domain",
+    params(
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = AlternativeDomain),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "the name is taken", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -155,6 +199,26 @@ pub async fn post(
 }
 
 /// `DELETE /api/v1/alternative/{alt}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/alternative/{alt}",
+    operation_id = "delete_alternative",
+    tag = "alternative",
+    summary = "Delete an alternative domain",
+    params(
+        ("alt" = String, Path, description = "the alternative domain name"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such alternative domain", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn delete(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,

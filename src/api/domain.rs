@@ -28,7 +28,7 @@ use crate::model::domain::Domain;
 use crate::model::{Config, DomainEntry, DomainName, Email, FileType, RepoPath, edit, rules};
 
 /// Mailu's `Domain`: the body of `POST /domain`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DomainCreate {
     pub name: String,
@@ -42,7 +42,7 @@ pub struct DomainCreate {
 
 /// Mailu's `DomainUpdate`: the body of `PATCH /domain/<d>`. Absent fields stay as they are;
 /// `alternatives` are added, never removed (as Mailu).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DomainUpdate {
     pub comment: Option<String>,
@@ -54,7 +54,7 @@ pub struct DomainUpdate {
 }
 
 /// Mailu's `DomainGet`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DomainGet {
     pub name: String,
     pub comment: String,
@@ -364,6 +364,20 @@ pub(super) fn rewrite<T: Serialize + DeserializeOwned>(
 }
 
 /// `GET /api/v1/domain`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/domain",
+    operation_id = "list_domain",
+    tag = "domain",
+    summary = "List domains",
+    params(
+        crate::api::openapi::PageQuery,
+    ),
+    responses(
+        (status = 200, description = "the domains (total in `X-Total-Count`)", body = Vec<DomainGet>),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -375,6 +389,21 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/domain/{domain}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/domain/{domain}",
+    operation_id = "find_domain",
+    tag = "domain",
+    summary = "One domain, with its DNS records",
+    params(
+        ("domain" = String, Path, description = "domain name (Unicode or ASCII)"),
+    ),
+    responses(
+        (status = 200, description = "the domain, with its `ETag`", body = DomainGet),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -393,6 +422,24 @@ type Ctx = axum::extract::State<crate::api::Context>;
 type Raw = axum::extract::Path<String>;
 
 /// `POST /api/v1/domain`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/domain",
+    operation_id = "create_domain",
+    tag = "domain",
+    summary = "Create a domain",
+    params(
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = DomainCreate),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "the domain exists", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -407,6 +454,27 @@ pub async fn post(
 }
 
 /// `PATCH /api/v1/domain/{domain}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/domain/{domain}",
+    operation_id = "update_domain",
+    tag = "domain",
+    summary = "Change a domain",
+    params(
+        ("domain" = String, Path, description = "domain name (Unicode or ASCII)"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = DomainUpdate),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn patch(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -423,6 +491,26 @@ pub async fn patch(
 }
 
 /// `DELETE /api/v1/domain/{domain}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/domain/{domain}",
+    operation_id = "delete_domain",
+    tag = "domain",
+    summary = "Delete a domain and its users and aliases",
+    params(
+        ("domain" = String, Path, description = "domain name (Unicode or ASCII)"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn delete(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,

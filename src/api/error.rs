@@ -129,8 +129,9 @@ impl Error {
 }
 
 /// Mailu's error body.
-#[derive(Debug, Serialize)]
-struct Body {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
+pub struct Body {
     code: u16,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -20,10 +20,11 @@ use crate::model::{Email, RepoPath};
 use crate::store::Edit;
 
 /// A fetched account as the API shows it: never its password.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FetchGet {
     pub id: String,
     pub email: String,
+    #[schema(value_type = String, example = "imap")]
     pub protocol: Protocol,
     pub host: String,
     pub port: u16,
@@ -57,10 +58,11 @@ impl FetchGet {
 
 /// The body of POST (with `email`, `protocol`, `host`, `username` and `password` required) and of
 /// PATCH (every field optional; `email` refused).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FetchBody {
     pub email: Option<String>,
+    #[schema(value_type = Option<String>, example = "imap")]
     pub protocol: Option<Protocol>,
     pub host: Option<String>,
     pub port: Option<u16>,
@@ -253,6 +255,14 @@ pub fn plan_delete(view: &dyn View, raw: &str, headers: &HeaderMap) -> Result<Ch
 }
 
 /// `GET /api/v1/fetch`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fetch",
+    operation_id = "list_fetch",
+    tag = "fetch",
+    summary = "Every fetched account (never a password)",
+    responses((status = 200, description = "every fetched account", body = [FetchGet])),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -263,6 +273,18 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/fetch/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fetch/{id}",
+    operation_id = "find_fetch",
+    tag = "fetch",
+    summary = "One fetched account",
+    params(("id" = String, Path, description = "the account's id")),
+    responses(
+        (status = 200, description = "the account, with the `ETag` of its user's file", body = FetchGet),
+        (status = 404, description = "no such account", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -274,6 +296,23 @@ pub async fn get_one(
 }
 
 /// `POST /api/v1/fetch`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/fetch",
+    operation_id = "create_fetch",
+    tag = "fetch",
+    summary = "Add a fetched account; its password is stored encrypted",
+    params(crate::api::openapi::WaitQuery),
+    request_body = FetchBody,
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such object", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn post(
     caller: Authorized<Write>,
     State(ctx): State<Context>,
@@ -289,6 +328,26 @@ pub async fn post(
 }
 
 /// `PATCH /api/v1/fetch/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/fetch/{id}",
+    operation_id = "update_fetch",
+    tag = "fetch",
+    summary = "Change a fetched account",
+    params(("id" = String, Path, description = "the account's id"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body = FetchBody,
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such object", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn patch(
     caller: Authorized<Write>,
     State(ctx): State<Context>,
@@ -306,6 +365,25 @@ pub async fn patch(
 }
 
 /// `DELETE /api/v1/fetch/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/fetch/{id}",
+    operation_id = "delete_fetch",
+    tag = "fetch",
+    summary = "Remove a fetched account and its password",
+    params(("id" = String, Path, description = "the account's id"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such object", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn delete(
     caller: Authorized<Write>,
     State(ctx): State<Context>,

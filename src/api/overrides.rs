@@ -21,7 +21,7 @@ use crate::store::Edit;
 pub const LIMIT: usize = 4 << 20;
 
 /// One override file in a listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Listed {
     /// The absolute path in the container.
     pub path: String,
@@ -110,6 +110,18 @@ pub fn plan_delete(
 }
 
 /// `GET /api/v1/override/{service}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/override/{service}",
+    operation_id = "list_override",
+    tag = "override",
+    summary = "The override files of a service",
+    params(("service" = String, Path, description = "service name")),
+    responses(
+        (status = 200, description = "path and `ETag` of each file", body = [Listed]),
+        (status = 404, description = "no such service", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -121,6 +133,19 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/override/{service}/{*path}`: the file as stored.
+#[utoipa::path(
+    get,
+    path = "/api/v1/override/{service}/{path}",
+    operation_id = "find_override",
+    tag = "override",
+    summary = "One override file, as stored",
+    params(("service" = String, Path, description = "service name"), ("path" = String, Path, description = "the absolute path in the container, without its leading `/`")),
+    responses(
+        (status = 200, description = "the file's bytes, with its `ETag`", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "`If-None-Match` names the current `ETag`"),
+        (status = 404, description = "no such service or file", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -149,6 +174,26 @@ pub async fn get_one(
 }
 
 /// `PUT /api/v1/override/{service}/{*path}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/override/{service}/{path}",
+    operation_id = "put_override",
+    tag = "override",
+    summary = "Store an override file (any bytes, up to 4 MiB)",
+    params(("service" = String, Path, description = "service name"), ("path" = String, Path, description = "the absolute path in the container, without its leading `/`"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file"),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such object", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn put(
     caller: Authorized<Write>,
     State(ctx): State<Context>,
@@ -164,6 +209,25 @@ pub async fn put(
 }
 
 /// `DELETE /api/v1/override/{service}/{*path}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/override/{service}/{path}",
+    operation_id = "delete_override",
+    tag = "override",
+    summary = "Remove an override file",
+    params(("service" = String, Path, description = "service name"), ("path" = String, Path, description = "the absolute path in the container, without its leading `/`"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such object", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn delete(
     caller: Authorized<Write>,
     State(ctx): State<Context>,

@@ -19,7 +19,7 @@ use crate::model::{Config, DomainName, FileType, RepoPath, rules};
 
 /// Mailu's `Relay`: the body of `POST /relay` and what GET answers. `smtp` is `null` when mail goes
 /// to the domain's own MX.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelayDto {
     pub name: String,
@@ -30,7 +30,7 @@ pub struct RelayDto {
 }
 
 /// Mailu's `RelayUpdate`: the body of `PATCH /relay/<name>`; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelayUpdate {
     pub smtp: Option<String>,
@@ -155,6 +155,20 @@ fn existing<'a>(config: &'a Config, raw: &str) -> Result<(DomainName, &'a Relay)
 }
 
 /// `GET /api/v1/relay`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/relay",
+    operation_id = "list_relays",
+    tag = "relay",
+    summary = "List relayed domains",
+    params(
+        crate::api::openapi::PageQuery,
+    ),
+    responses(
+        (status = 200, description = "the relays (total in `X-Total-Count`)", body = Vec<RelayDto>),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -166,6 +180,21 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/relay/{name}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/relay/{name}",
+    operation_id = "find_relay",
+    tag = "relay",
+    summary = "One relayed domain",
+    params(
+        ("name" = String, Path, description = "the relayed domain"),
+    ),
+    responses(
+        (status = 200, description = "the relay, with its `ETag`", body = RelayDto),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such relay", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -181,6 +210,24 @@ type Ctx = axum::extract::State<crate::api::Context>;
 type Raw = axum::extract::Path<String>;
 
 /// `POST /api/v1/relay`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/relay",
+    operation_id = "create_relay",
+    tag = "relay",
+    summary = "Create a relayed domain",
+    params(
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = RelayDto),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "the name is taken", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -195,6 +242,27 @@ pub async fn post(
 }
 
 /// `PATCH /api/v1/relay/{name}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/relay/{name}",
+    operation_id = "update_relay",
+    tag = "relay",
+    summary = "Change a relayed domain",
+    params(
+        ("name" = String, Path, description = "the relayed domain"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = RelayUpdate),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such relay", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn patch(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -211,6 +279,26 @@ pub async fn patch(
 }
 
 /// `DELETE /api/v1/relay/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/relay/{name}",
+    operation_id = "delete_relay",
+    tag = "relay",
+    summary = "Delete a relayed domain",
+    params(
+        ("name" = String, Path, description = "the relayed domain"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such relay", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn delete(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,

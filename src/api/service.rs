@@ -18,8 +18,9 @@ use crate::model::service::Service;
 use crate::model::{FileType, RepoPath, ServiceName, edit, rules};
 use crate::store::Edit;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ServiceToken {
+    #[schema(value_type = String)]
     pub service: ServiceName,
     pub token: String,
 }
@@ -108,6 +109,14 @@ pub fn plan_patch(
 }
 
 /// `GET /api/v1/service`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/service",
+    operation_id = "list_service",
+    tag = "service",
+    summary = "The services the worker deploys",
+    responses((status = 200, description = "every service", body = [crate::api::openapi::Object])),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -118,6 +127,18 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/service/{name}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/service/{name}",
+    operation_id = "find_service",
+    tag = "service",
+    summary = "One service (`services/<name>.toml`)",
+    params(("name" = String, Path, description = "service name")),
+    responses(
+        (status = 200, description = "the service, with its `ETag`", body = crate::api::openapi::Object),
+        (status = 404, description = "no such service", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -129,6 +150,26 @@ pub async fn get_one(
 }
 
 /// `PATCH /api/v1/service/{name}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/service/{name}",
+    operation_id = "update_service",
+    tag = "service",
+    summary = "Change a service with a JSON merge patch (RFC 7396)",
+    params(("name" = String, Path, description = "service name"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = crate::api::openapi::Object, description = "a JSON merge patch of the service's fields"),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such object", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn patch(
     caller: Authorized<Write>,
     State(ctx): State<Context>,
@@ -145,6 +186,20 @@ pub async fn patch(
 }
 
 /// `POST /api/v1/service/<name>/token`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/service/{name}/token",
+    operation_id = "create_service_token",
+    tag = "service",
+    summary = "A service's token (worker scope), derived by the server",
+    params(
+        ("name" = String, Path, description = "service name"),
+    ),
+    responses(
+        (status = 200, description = "the token", body = ServiceToken),
+        (status = 404, description = "no such service", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn token(
     caller: Authorized<Worker>,
     State(ctx): State<Context>,

@@ -16,6 +16,20 @@ use crate::model::{FileType, RepoPath, edit};
 use crate::store::Edit;
 
 /// `GET /api/v1/settings`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/settings",
+    operation_id = "find_settings",
+    tag = "settings",
+    summary = "The global settings (mailu.toml) as JSON",
+    params(
+        ("If-None-Match" = Option<String>, Header, description = "answers 304 when it names the current `ETag`"),
+    ),
+    responses(
+        (status = 200, description = "the settings, with their `ETag`", body = crate::api::openapi::Settings),
+        (status = 304, description = "not modified"),
+    ),
+)]
 pub async fn get(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -36,6 +50,25 @@ pub async fn get(
 }
 
 /// `PATCH /api/v1/settings`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/settings",
+    operation_id = "update_settings",
+    tag = "settings",
+    summary = "Change settings with a JSON merge patch (RFC 7396)",
+    params(
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = crate::api::openapi::Settings, description = "a JSON merge patch: objects merge, `null` resets a key to its default"),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn patch(
     caller: Authorized<Write>,
     State(ctx): State<Context>,

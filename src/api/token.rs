@@ -27,7 +27,7 @@ use crate::model::user::Token;
 use crate::password;
 
 /// Mailu's `TokenGetResponse`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TokenGet {
     pub id: String,
     /// The owner, in Unicode form.
@@ -56,7 +56,7 @@ impl TokenGet {
 }
 
 /// Mailu's `TokenPostResponse`: the one answer that carries the plaintext token. No `Debug`.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenCreated {
     pub id: String,
     pub token: String,
@@ -70,9 +70,10 @@ pub struct TokenCreated {
 
 /// Mailu's `TokenPost` (with `email`, for `POST /token`) and `TokenPost2` (without, for
 /// `POST /tokenuser/{email}` and `PATCH /token/{id}`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
+    #[schema(value_type = Option<String>)]
     pub email: Option<Email>,
     pub comment: Option<String>,
     #[serde(rename = "AuthorizedIP")]
@@ -272,6 +273,16 @@ fn owner(view: &dyn View, raw_id: &str) -> Result<(Email, ItemId, String), Error
 }
 
 /// `GET /api/v1/token`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/token",
+    operation_id = "list_tokens",
+    tag = "token",
+    summary = "List users' app tokens",
+    responses(
+        (status = 200, description = "the tokens", body = Vec<TokenGet>),
+    ),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -281,6 +292,22 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/token/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/token/{id}",
+    operation_id = "find_token",
+    tag = "token",
+    summary = "One app token",
+    params(
+        ("id" = String, Path, description = "the token id"),
+        ("If-None-Match" = Option<String>, Header, description = "answers 304 when it names the current `ETag`"),
+    ),
+    responses(
+        (status = 200, description = "the token, with its `ETag`", body = TokenGet),
+        (status = 304, description = "not modified"),
+        (status = 404, description = "no such token", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -292,6 +319,23 @@ pub async fn get_one(
 }
 
 /// `GET /api/v1/tokenuser/{email}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokenuser/{email}",
+    operation_id = "find_tokens_of_user",
+    tag = "token",
+    summary = "The app tokens of a user",
+    params(
+        ("email" = String, Path, description = "the user's address"),
+        ("If-None-Match" = Option<String>, Header, description = "answers 304 when it names the current `ETag`"),
+    ),
+    responses(
+        (status = 200, description = "the tokens", body = Vec<TokenGet>),
+        (status = 304, description = "not modified"),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_of_user(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -333,6 +377,23 @@ async fn created(
 }
 
 /// `POST /api/v1/token`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/token",
+    operation_id = "create_token",
+    tag = "token",
+    summary = "Create an app token for a user (the answer carries the token, once)",
+    params(
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = TokenBody),
+    responses(
+        (status = 200, description = "created: the plaintext token, shown once", body = TokenCreated),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -348,6 +409,24 @@ pub async fn post(
 }
 
 /// `POST /api/v1/tokenuser/{email}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokenuser/{email}",
+    operation_id = "create_token_of_user",
+    tag = "token",
+    summary = "Create an app token for this user",
+    params(
+        ("email" = String, Path, description = "the user's address"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = TokenBody),
+    responses(
+        (status = 200, description = "created: the plaintext token, shown once", body = TokenCreated),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn post_for_user(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -364,6 +443,27 @@ pub async fn post_for_user(
 }
 
 /// `PATCH /api/v1/token/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/token/{id}",
+    operation_id = "update_token",
+    tag = "token",
+    summary = "Change an app token",
+    params(
+        ("id" = String, Path, description = "the token id"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = TokenBody),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such token", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn patch(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -380,6 +480,25 @@ pub async fn patch(
 }
 
 /// `DELETE /api/v1/token/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/token/{id}",
+    operation_id = "delete_token",
+    tag = "token",
+    summary = "Delete an app token",
+    params(
+        ("id" = String, Path, description = "the token id"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 404, description = "no such token", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn delete(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,

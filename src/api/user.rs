@@ -30,7 +30,7 @@ use crate::model::{Email, FileType, Problem, RepoPath, SecretRef, edit, rules};
 use crate::password::{self, Cost, Hash};
 
 /// Mailu's `UserGet`, without `password` (the hash) and `quota_bytes_used` (runtime state).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UserGet {
     /// In Unicode form.
     pub email: String,
@@ -48,7 +48,9 @@ pub struct UserGet {
     pub reply_enabled: bool,
     pub reply_subject: String,
     pub reply_body: String,
+    #[schema(value_type = String, format = Date)]
     pub reply_startdate: Date,
+    #[schema(value_type = String, format = Date)]
     pub reply_enddate: Date,
     pub displayed_name: String,
     pub spam_enabled: bool,
@@ -90,9 +92,10 @@ impl UserGet {
 
 /// Mailu's `UserCreate` (POST) and `UserUpdate` (PATCH, which has no `email`): every field
 /// optional, so a PATCH changes only what it names. No `Debug`: it holds a plaintext password.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserBody {
+    #[schema(value_type = Option<String>)]
     pub email: Option<Email>,
     pub raw_password: Option<String>,
     pub comment: Option<String>,
@@ -104,12 +107,15 @@ pub struct UserBody {
     pub enable_pop: Option<bool>,
     pub allow_spoofing: Option<bool>,
     pub forward_enabled: Option<bool>,
+    #[schema(value_type = Option<Vec<String>>)]
     pub forward_destination: Option<Vec<Email>>,
     pub forward_keep: Option<bool>,
     pub reply_enabled: Option<bool>,
     pub reply_subject: Option<String>,
     pub reply_body: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
     pub reply_startdate: Option<Date>,
+    #[schema(value_type = Option<String>, format = Date)]
     pub reply_enddate: Option<Date>,
     pub displayed_name: Option<String>,
     pub spam_enabled: Option<bool>,
@@ -409,6 +415,20 @@ pub(super) fn write(email: &Email, text: &str, user: &User) -> Result<crate::sto
 }
 
 /// `GET /api/v1/user`: every user (or a page of a search), without password hashes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user",
+    operation_id = "list_user",
+    tag = "user",
+    summary = "List users",
+    params(
+        crate::api::openapi::SearchQuery,
+    ),
+    responses(
+        (status = 200, description = "the users (total in `X-Total-Count`)", body = Vec<UserGet>),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -420,6 +440,23 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/user/{email}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user/{email}",
+    operation_id = "find_user",
+    tag = "user",
+    summary = "One user",
+    params(
+        ("email" = String, Path, description = "the user's address"),
+        ("If-None-Match" = Option<String>, Header, description = "answers 304 when it names the current `ETag`"),
+    ),
+    responses(
+        (status = 200, description = "the user, with its `ETag`", body = UserGet),
+        (status = 304, description = "not modified"),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -462,6 +499,25 @@ async fn hashed<T: Send + 'static>(
 }
 
 /// `POST /api/v1/user`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/user",
+    operation_id = "create_user",
+    tag = "user",
+    summary = "Create a user (`raw_password` is hashed)",
+    params(
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = UserBody),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "the address is taken or the domain is full", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -477,6 +533,27 @@ pub async fn post(
 }
 
 /// `PATCH /api/v1/user/{email}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/user/{email}",
+    operation_id = "update_user",
+    tag = "user",
+    summary = "Change a user",
+    params(
+        ("email" = String, Path, description = "the user's address"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = UserBody),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn patch(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -494,6 +571,26 @@ pub async fn patch(
 }
 
 /// `DELETE /api/v1/user/{email}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/user/{email}",
+    operation_id = "delete_user",
+    tag = "user",
+    summary = "Delete a user",
+    params(
+        ("email" = String, Path, description = "the user's address"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn delete(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,

@@ -27,7 +27,7 @@ pub struct WriteQuery {
 }
 
 /// The answer to a write: Mailu's `{code, message}` plus where the change is.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Written {
     pub code: u16,
     pub message: String,
@@ -125,7 +125,7 @@ pub async fn answer(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChangeStatus {
     pub change: String,
     /// `committed` or `pending`.
@@ -137,6 +137,20 @@ pub struct ChangeStatus {
 }
 
 /// `GET /api/v1/change/{id}`: which version holds a change, or that it is pending.
+#[utoipa::path(
+    get,
+    path = "/api/v1/change/{id}",
+    operation_id = "find_change",
+    tag = "versions",
+    summary = "Which version holds a change, or that it is pending",
+    params(
+        ("id" = String, Path, description = "the change id a write answered"),
+    ),
+    responses(
+        (status = 200, description = "committed or pending", body = ChangeStatus),
+        (status = 404, description = "no such change", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn change(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -159,7 +173,7 @@ pub async fn change(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PendingBody {
     pub changes: Vec<PendingItem>,
     /// Milliseconds until the next version is due; absent when nothing is pending.
@@ -167,7 +181,7 @@ pub struct PendingBody {
     pub due_in_ms: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PendingItem {
     pub change: String,
     pub author: String,
@@ -176,6 +190,16 @@ pub struct PendingItem {
 }
 
 /// `GET /api/v1/pending`: acknowledged changes not yet in a version, and when the next one is due.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pending",
+    operation_id = "list_pending",
+    tag = "versions",
+    summary = "Acknowledged changes not yet in a version, and when the next is due",
+    responses(
+        (status = 200, description = "pending changes", body = PendingBody),
+    ),
+)]
 pub async fn pending(_caller: Authorized<Read>, State(ctx): State<Context>) -> Json<PendingBody> {
     let pending = ctx.versioner.pending();
     Json(PendingBody {

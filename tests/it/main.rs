@@ -12,6 +12,7 @@ mod api_user;
 mod cli_admin;
 mod crash;
 mod mailu_api;
+mod openapi;
 mod secret;
 mod serve;
 mod write;

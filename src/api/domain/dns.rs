@@ -15,7 +15,8 @@ use crate::model::{Config, DomainName, SecretRef};
 const TTL: u32 = 600;
 
 /// The suggested records of one domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DnsRecords)]
 pub struct Records {
     pub dns_autoconfig: Vec<String>,
     pub dns_mx: Option<String>,

@@ -15,20 +15,20 @@ use crate::api::{Authorized, Context, Error, Read};
 use crate::model::{DomainName, Email, RepoPath};
 
 /// Mailu's `ManagerCreate`: the body of `POST /domain/<d>/manager`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManagerCreate {
     pub user_email: String,
 }
 
 /// Mailu's `Manager`: the answer of `GET /domain/<d>/manager`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Managers {
     pub managers: Vec<String>,
 }
 
 /// Mailu's `{code, message}` answer of `GET /domain/<d>/manager/<email>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Found {
     pub code: u16,
     pub message: String,
@@ -153,6 +153,21 @@ fn not_a_manager(email: &Email, name: &DomainName) -> Error {
 }
 
 /// `GET /api/v1/domain/{domain}/manager`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/domain/{domain}/manager",
+    operation_id = "list_managers",
+    tag = "domain",
+    summary = "The managers of a domain",
+    params(
+        ("domain" = String, Path, description = "domain name (Unicode or ASCII)"),
+    ),
+    responses(
+        (status = 200, description = "the managers, with the domain's `ETag`", body = Managers),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -163,6 +178,22 @@ pub async fn get_all(
 }
 
 /// `GET /api/v1/domain/{domain}/manager/{email}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/domain/{domain}/manager/{email}",
+    operation_id = "find_manager",
+    tag = "domain",
+    summary = "Whether a user manages the domain",
+    params(
+        ("domain" = String, Path, description = "domain name (Unicode or ASCII)"),
+        ("email" = String, Path, description = "the manager's address"),
+    ),
+    responses(
+        (status = 200, description = "a manager", body = Found),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain or manager", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_one(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
@@ -178,6 +209,28 @@ type Ctx = axum::extract::State<crate::api::Context>;
 type Raw = axum::extract::Path<String>;
 
 /// `POST /api/v1/domain/{domain}/manager`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/domain/{domain}/manager",
+    operation_id = "create_manager",
+    tag = "domain",
+    summary = "Make a user a manager of the domain",
+    params(
+        ("domain" = String, Path, description = "domain name (Unicode or ASCII)"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    request_body(content = ManagerCreate),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain or user", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "already a manager", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
@@ -194,6 +247,27 @@ pub async fn post(
 }
 
 /// `DELETE /api/v1/domain/{domain}/manager/{email}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/domain/{domain}/manager/{email}",
+    operation_id = "delete_manager",
+    tag = "domain",
+    summary = "Remove a manager",
+    params(
+        ("domain" = String, Path, description = "domain name (Unicode or ASCII)"),
+        ("email" = String, Path, description = "the manager's address"),
+        ("If-Match" = Option<String>, Header, description = "the `ETag` the change is based on; 412 when the object changed since"),
+        crate::api::openapi::WaitQuery,
+    ),
+    responses(
+        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
+        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain or manager", body = crate::api::openapi::ErrorBody),
+        (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn delete(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,

@@ -19,7 +19,8 @@ use crate::model::date::Date;
 use crate::model::user::User;
 
 /// Mailu's `UserGet` minus `password`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DomainUser)]
 pub struct UserGet {
     pub email: String,
     pub comment: String,
@@ -37,7 +38,9 @@ pub struct UserGet {
     pub reply_enabled: bool,
     pub reply_subject: String,
     pub reply_body: String,
+    #[schema(value_type = String, format = Date)]
     pub reply_startdate: Date,
+    #[schema(value_type = String, format = Date)]
     pub reply_enddate: Date,
     pub displayed_name: String,
     pub spam_enabled: bool,
@@ -97,6 +100,22 @@ pub fn list(view: &dyn View, raw: &str, page: &Page) -> Result<Paged<UserGet>, E
 }
 
 /// `GET /api/v1/domain/{domain}/users`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/domain/{domain}/users",
+    operation_id = "list_user_domain",
+    tag = "domain",
+    summary = "The users of a domain",
+    params(
+        ("domain" = String, Path, description = "domain name (Unicode or ASCII)"),
+        crate::api::openapi::PageQuery,
+    ),
+    responses(
+        (status = 200, description = "the users (total in `X-Total-Count`)", body = Vec<UserGet>),
+        (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
