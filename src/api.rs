@@ -155,6 +155,7 @@ pub fn router(ctx: Context) -> Router {
                 .delete(domain::delete),
         )
         .route("/domain/{domain}/users", get(domain::users::get_all))
+        .route("/domain/{domain}/dkim", post(domain::dkim::post))
         .route(
             "/domain/{domain}/manager",
             get(domain::manager::get_all).post(domain::manager::post),

@@ -11,6 +11,7 @@
 //! or `mailu-git secret encrypt`, knowing only the server's public recipient. Plaintext never leaves
 //! this module except inside [`SecretBytes`], which wipes its memory when dropped.
 
+pub mod dkim;
 mod keyring;
 mod placeholder;
 

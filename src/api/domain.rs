@@ -9,6 +9,7 @@
 //! (`POST /domain/<d>/dkim`), which needs the secret store; alternatives live in their own module
 //! although they are stored in this file.
 
+pub mod dkim;
 pub mod dns;
 pub mod manager;
 pub mod users;

@@ -127,6 +127,7 @@ pub struct PageQuery {
         domain::patch,
         domain::delete,
         domain::users::get_all,
+        domain::dkim::post,
         domain::manager::get_all,
         domain::manager::post,
         domain::manager::get_one,

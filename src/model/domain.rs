@@ -32,6 +32,10 @@ pub struct Domain {
     /// of any local domain; each must exist.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub managers: Vec<Email>,
+    /// The public half of the domain's DKIM key (base64 DER, the `p=` of its DNS record); the
+    /// private key is the secret `secrets/dkim/<domain>`. Written by `POST /domain/<d>/dkim`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub dkim_public_key: String,
 }
 
 impl Default for Domain {
@@ -45,6 +49,7 @@ impl Default for Domain {
             anonmail_enabled: false,
             alternatives: Vec::new(),
             managers: Vec::new(),
+            dkim_public_key: String::new(),
         }
     }
 }
@@ -62,6 +67,16 @@ impl FileType for Domain {
         }
         duplicates(&self.alternatives, "alternatives", problems);
         duplicates(&self.managers, "managers", problems);
+        let base64_ok = self
+            .dkim_public_key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+        if !base64_ok || self.dkim_public_key.len() > 2048 {
+            problems.push(Problem::new(
+                "dkim_public_key",
+                "must be the base64 of a public key (the `p=` of a DKIM record)",
+            ));
+        }
     }
 }
 

@@ -167,6 +167,40 @@ fn a_mailu_script_manages_domains_users_aliases_relays_and_tokens() {
     let log = git(&repo, &["log", "-1", "--format=%B", "main"]);
     assert!(log.contains("Mailu-Change:"), "{log}");
 
+    // DKIM: generated on request, the private key encrypted, the record in the domain's answer.
+    let r = api("POST", "domain/example.com/dkim?wait=true", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let domain = api("GET", "domain/example.com", None).json();
+    let dkim = domain["dns_dkim"]
+        .as_str()
+        .expect("a DKIM record once the key exists");
+    assert!(
+        dkim.starts_with("dkim._domainkey.example.com. 600 IN TXT \"v=DKIM1; k=rsa; p=MII"),
+        "{dkim}"
+    );
+    assert!(domain["dns_dmarc"].is_string(), "{domain}");
+    let key = git(&repo, &["show", "main:secrets/dkim/example.com"]);
+    assert!(
+        key.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{key}"
+    );
+    if have_tool("age") {
+        let mut child = std::process::Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(server.data.join("secret.key"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), key.as_bytes()).unwrap();
+        let pem = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+        assert!(
+            pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "the server's key decrypts a PKCS#8 key"
+        );
+    }
+
     // Fetched accounts: the remote password is stored encrypted and never shown.
     let f = api(
         "POST",

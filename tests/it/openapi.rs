@@ -34,6 +34,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/domain", &["get", "post"]),
     ("/api/v1/domain/{domain}", &["get", "patch", "delete"]),
     ("/api/v1/domain/{domain}/users", &["get"]),
+    ("/api/v1/domain/{domain}/dkim", &["post"]),
     ("/api/v1/domain/{domain}/manager", &["get", "post"]),
     (
         "/api/v1/domain/{domain}/manager/{email}",

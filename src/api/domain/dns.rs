@@ -69,7 +69,16 @@ pub fn records(config: &Config, domain: &DomainName) -> Records {
         dns_spf: Some(format!(
             "{domain}. {TTL} IN TXT \"v=spf1 mx a:{host} ~all\""
         )),
-        dns_dkim: None,
+        dns_dkim: config
+            .domain(domain)
+            .map(|d| d.domain.dkim_public_key.as_str())
+            .filter(|key| dkim && !key.is_empty())
+            .map(|key| {
+                format!(
+                    "{}._domainkey.{domain}. {TTL} IN TXT \"v=DKIM1; k=rsa; p={key}\"",
+                    settings.dkim.selector
+                )
+            }),
         dns_dmarc: dkim.then(|| dmarc(settings, domain)),
         dns_dmarc_report: dkim.then(|| {
             format!(
