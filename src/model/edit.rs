@@ -39,13 +39,15 @@ pub fn update<T: Serialize + DeserializeOwned>(current: &str, new: &T) -> Result
         Err(_) => file.clone(),
     };
     let new: DocumentMut = render(new)?.parse()?;
-    merge_tables(
+    let orphaned = merge_tables(
         file.as_table_mut(),
         Some(base.as_table()),
         new.as_table(),
         Place::Root,
     );
-    Ok(file.to_string())
+    // Comments that belonged to no removed key (the file's header) and found no later key to stay
+    // with go back to the top of the file rather than being lost.
+    Ok(format!("{orphaned}{file}"))
 }
 
 /// The text of an item as our serializer writes it, for comparing base and new.
@@ -55,12 +57,14 @@ fn canonical(item: &Item) -> String {
     doc.to_string()
 }
 
+/// Merges `new` into `file`; returns the detached comments of removed keys that no kept key
+/// followed (only the caller knows where they can go).
 fn merge_tables(
     file: &mut dyn TableLike,
     base: Option<&dyn TableLike>,
     new: &dyn TableLike,
     at: Place,
-) {
+) -> String {
     let keys: Vec<String> = file.iter().map(|(k, _)| k.to_owned()).collect();
     // Comments above a removed key that are not about that key move to the next key kept.
     let mut carried = String::new();
@@ -104,6 +108,7 @@ fn merge_tables(
     if inserted && at == Place::Inline {
         file.fmt();
     }
+    carried
 }
 
 /// Where a table sits, for the formatting rules that differ.
@@ -140,7 +145,8 @@ fn merge_item(file: &mut Item, base: Option<&Item>, new: &Item) {
             Place::Table
         };
         let file = file.as_table_like_mut().expect("checked to be table-like");
-        merge_tables(file, base, new, at);
+        // Inside a table, orphaned comments were about keys that are gone with it.
+        let _ = merge_tables(file, base, new, at);
         return;
     }
     if let (Item::ArrayOfTables(f), Item::ArrayOfTables(n)) = (&mut *file, new) {
@@ -172,7 +178,7 @@ fn merge_arrays(file: &mut ArrayOfTables, base: Option<&ArrayOfTables>, new: &Ar
         match find(file, i, new_table) {
             Some(mut kept) => {
                 let base_table = base.and_then(|b| find(b, i, new_table));
-                merge_tables(
+                let _ = merge_tables(
                     &mut kept,
                     base_table.as_ref().map(|t| t as &dyn TableLike),
                     new_table,

@@ -149,3 +149,17 @@ fn a_file_that_does_not_deserialize_is_still_rewritten() {
     let out = update(text, &u).unwrap();
     assert_eq!(out, "# keep me\npassword = \"$y\"\n");
 }
+
+#[test]
+fn the_header_comment_survives_removing_the_only_key_below_it() {
+    // Regression: clearing `smtp` on a relay whose file was `# comment` then `smtp = ...` lost the
+    // comment, because no kept key followed it to carry it.
+    use crate::model::relay::Relay;
+    let text = "# Our backup MX, see ticket 42\nsmtp = \"mx.example.net\"\n";
+    let relay = Relay::default();
+    let out = update(text, &relay).unwrap();
+    assert!(out.contains("# Our backup MX, see ticket 42"), "{out:?}");
+    assert!(!out.contains("smtp"), "{out:?}");
+    let back: Relay = toml::from_str(&out).unwrap();
+    assert_eq!(back, relay);
+}
