@@ -294,8 +294,8 @@ fn every_in_file_rule_names_its_field() {
             "[auth]\nratelimit_ip_v6_mask = 129",
             "auth.ratelimit_ip_v6_mask",
         ),
-        ("[auth]\ncredential_rounds = 3", "auth.credential_rounds"),
-        ("[auth]\ncredential_rounds = 32", "auth.credential_rounds"),
+        ("[auth]\ncredential_rounds = 9", "auth.credential_rounds"),
+        ("[auth]\ncredential_rounds = 17", "auth.credential_rounds"),
         ("[auth]\nproxy_header = \"\"", "auth.proxy_header"),
         ("[auth]\nproxy_create = true", "auth.proxy_create"),
         (
