@@ -7,8 +7,8 @@
 //! status reads it from that message or calls the API itself); 2 a usage error (clap); 3 the
 //! configuration is invalid (every problem printed as `file:line: field: message`).
 //!
-//! The admin commands (`domain`, `alternative`, `relay`, `manager`, `user`, `alias`, `settings`,
-//! `pending`, `change`) go through the REST API (`admin`); the others work on local files.
+//! The admin commands (`domain`, `alternative`, `relay`, `manager`, `dkim`, `user`, `alias`,
+//! `fetch`, `settings`, `service`, `override`, `pending`, `change`) go through the REST API (`admin`); the others work on local files.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -97,6 +97,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::domain::ManagerCommand,
     },
+    /// DKIM keys of domains (through the REST API).
+    Dkim {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::domain::DkimCommand,
+    },
     /// Users and their app tokens (through the REST API).
     User {
         #[command(flatten)]
@@ -111,12 +118,33 @@ enum Command {
         #[command(subcommand)]
         command: admin::user::AliasCommand,
     },
+    /// Accounts fetched into users' mailboxes (through the REST API).
+    Fetch {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::fetch::FetchCommand,
+    },
     /// The global settings, mailu.toml (through the REST API).
     Settings {
         #[command(flatten)]
         connection: admin::Connection,
         #[command(subcommand)]
         command: admin::settings::SettingsCommand,
+    },
+    /// The services the worker deploys (through the REST API).
+    Service {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::service::ServiceCommand,
+    },
+    /// The operator's files that replace a service's rendered files (through the REST API).
+    Override {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::service::OverrideCommand,
     },
     /// The changes acknowledged by the server but not yet in a version.
     Pending {
@@ -236,6 +264,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connection,
             command,
         } => admin::domain::manager(&admin::Session::open(connection)?, command),
+        Command::Dkim {
+            connection,
+            command,
+        } => admin::domain::dkim(&admin::Session::open(connection)?, command),
+        Command::Fetch {
+            connection,
+            command,
+        } => admin::fetch::fetch(&admin::Session::open(connection)?, command),
+        Command::Service {
+            connection,
+            command,
+        } => admin::service::service(&admin::Session::open(connection)?, command),
+        Command::Override {
+            connection,
+            command,
+        } => admin::service::overrides(&admin::Session::open(connection)?, command),
         Command::User {
             connection,
             command,

@@ -2,7 +2,8 @@
 //! knows the base URL, the access token and how the API's errors look (`{"code", "message",
 //! "errors"}`), so every command reports a server's refusal the same way. It does not know the
 //! resources: callers name the path and the body, and choose what to decode the answer into (a DTO,
-//! or `serde_json::Value` to pass the server's JSON on as is).
+//! or `serde_json::Value` to pass the server's JSON on as is). Files (overrides) travel as raw
+//! bytes (`get_bytes`, `put_bytes`), not JSON.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -96,6 +97,36 @@ impl Client {
             .await
     }
 
+    /// `GET /api/v1/<path>` of a file (`application/octet-stream`): its bytes as stored.
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, Error> {
+        let (url, request) = self.request(reqwest::Method::GET, path, Wait(false));
+        let response = Self::checked(&url, request).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| Error::Decode { url, source })?;
+        Ok(bytes.to_vec())
+    }
+
+    /// `PUT /api/v1/<path>` with `body` as raw bytes (`application/octet-stream`), not JSON: an
+    /// override file is stored exactly as sent. The answer decoded from JSON.
+    pub async fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        wait: Wait,
+    ) -> Result<T, Error> {
+        let (url, request) = self.request(reqwest::Method::PUT, path, wait);
+        let request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        let response = Self::checked(&url, request).await?;
+        response
+            .json()
+            .await
+            .map_err(|source| Error::Decode { url, source })
+    }
+
     async fn send<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
@@ -103,36 +134,57 @@ impl Client {
         body: Option<&B>,
         wait: Wait,
     ) -> Result<T, Error> {
+        let (url, mut request) = self.request(method, path, wait);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = Self::checked(&url, request).await?;
+        response
+            .json()
+            .await
+            .map_err(|source| Error::Decode { url, source })
+    }
+
+    /// The request for `path` under `/api/v1`, with the token and `?wait=true` when asked.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        wait: Wait,
+    ) -> (String, reqwest::RequestBuilder) {
         let mut url = format!("{}/api/v1/{}", self.base, path.trim_start_matches('/'));
         if wait.0 {
             url.push(if url.contains('?') { '&' } else { '?' });
             url.push_str("wait=true");
         }
-        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+        let request = self.http.request(method, &url).bearer_auth(&self.token);
+        (url, request)
+    }
+
+    /// Sends `request`; a status other than 2xx becomes [`Error::Refused`] with the server's message
+    /// and field errors (or the start of its body when that is not the API's JSON).
+    async fn checked(
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Error> {
         let response = request.send().await.map_err(|source| Error::Unreachable {
-            url: url.clone(),
+            url: url.to_owned(),
             source,
         })?;
         let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            let (message, errors) = match serde_json::from_str::<ErrorBody>(&body) {
-                Ok(b) => (b.message, b.errors.into_iter().collect()),
-                Err(_) => (body.trim().chars().take(200).collect(), Vec::new()),
-            };
-            return Err(Error::Refused {
-                status: status.as_u16(),
-                message,
-                errors,
-            });
+        if status.is_success() {
+            return Ok(response);
         }
-        response
-            .json()
-            .await
-            .map_err(|source| Error::Decode { url, source })
+        let body = response.text().await.unwrap_or_default();
+        let (message, errors) = match serde_json::from_str::<ErrorBody>(&body) {
+            Ok(b) => (b.message, b.errors.into_iter().collect()),
+            Err(_) => (body.trim().chars().take(200).collect(), Vec::new()),
+        };
+        Err(Error::Refused {
+            status: status.as_u16(),
+            message,
+            errors,
+        })
     }
 }
 

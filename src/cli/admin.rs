@@ -1,5 +1,5 @@
-//! The command-line admin: `mailu-git domain|alternative|relay|manager|user|alias|settings|pending|
-//! change ...`, each a thin layer over one REST API path through [`crate::client`]. This module holds
+//! The command-line admin: `mailu-git domain|alternative|relay|manager|user|alias|fetch|dkim|
+//! settings|service|override|pending|change ...`, each a thin layer over one REST API path through [`crate::client`]. This module holds
 //! what every such command shares: the connection options (`--server`, `--token`), `--json` and
 //! `--wait`, printing answers (tables for people, the server's JSON as is for scripts) and reading
 //! passwords (from the terminal without echo, or from stdin; never from argv, which every user of
@@ -15,6 +15,8 @@ use serde_json::Value;
 use crate::client::{self, Client, Wait};
 
 pub mod domain;
+pub mod fetch;
+pub mod service;
 pub mod settings;
 pub mod user;
 
@@ -115,7 +117,27 @@ impl Session {
         self.print(&answer, human)
     }
 
-    fn print(
+    /// A POST whose receipt the caller prints itself (with what it reads next).
+    pub fn post_value(&self, path: &str, body: &Value) -> Result<Value, client::Error> {
+        self.runtime
+            .block_on(self.client.post(path, body, self.wait))
+    }
+
+    /// GETs a file's bytes as stored.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, client::Error> {
+        self.runtime.block_on(self.client.get_bytes(path))
+    }
+
+    /// PUTs a file's bytes as they are, and prints the receipt.
+    pub fn put_bytes(&self, path: &str, body: Vec<u8>) -> anyhow::Result<ExitCode> {
+        let answer = self
+            .runtime
+            .block_on(self.client.put_bytes(path, body, self.wait))?;
+        self.print(&answer, written)
+    }
+
+    /// Prints `answer`: as is with `--json`, else with `human`.
+    pub fn print(
         &self,
         answer: &Value,
         human: impl FnOnce(&Value) -> String,
@@ -134,7 +156,7 @@ impl Session {
 
 /// A write's receipt (`{"message", "change", "version"?}`) for people: the server's message, then
 /// where the change is.
-fn written(answer: &Value) -> String {
+pub fn written(answer: &Value) -> String {
     let message = answer["message"].as_str().unwrap_or("done");
     let change = answer["change"].as_str().unwrap_or("-");
     match answer["version"].as_u64() {
@@ -219,6 +241,23 @@ pub fn set(body: &mut Value, key: &str, value: Option<impl Into<Value>>) {
     if let (Some(value), Some(map)) = (value, body.as_object_mut()) {
         map.insert(key.into(), value.into());
     }
+}
+
+/// `{"a": {"b": VALUE}}` for `a.b`: a JSON merge patch (RFC 7396) that changes one key. VALUE is
+/// read as JSON when it parses (numbers, `true`, `["a","b"]`, `null` to reset), else as a string.
+pub fn merge_patch(key: &str, value: &str) -> anyhow::Result<Value> {
+    let parts: Vec<&str> = key.split('.').collect();
+    anyhow::ensure!(
+        parts.iter().all(|p| !p.is_empty()),
+        "`{key}` is not a key: write NAME or TABLE.KEY, with no empty part"
+    );
+    let mut patch = serde_json::from_str::<Value>(value).unwrap_or_else(|_| value.into());
+    for part in parts.iter().rev() {
+        let mut map = serde_json::Map::new();
+        map.insert((*part).to_owned(), patch);
+        patch = Value::Object(map);
+    }
+    Ok(patch)
 }
 
 /// Reads a password without it ever being an argument. On a terminal: a prompt on stderr, echo off,
@@ -306,6 +345,24 @@ mod tests {
         assert_eq!(written(&done), "ok\nchange c1: in version 7\n");
         let pending = json!({"code": 200, "message": "ok", "change": "c1"});
         assert!(written(&pending).contains("pending"));
+    }
+
+    #[test]
+    fn a_dotted_key_becomes_a_nested_one_key_merge_patch() {
+        assert_eq!(
+            merge_patch("enabled", "true").unwrap(),
+            json!({"enabled": true})
+        );
+        assert_eq!(
+            merge_patch("env.LOG_LEVEL", "debug").unwrap(),
+            json!({"env": {"LOG_LEVEL": "debug"}})
+        );
+        assert_eq!(
+            merge_patch("a.b", "null").unwrap(),
+            json!({"a": {"b": null}})
+        );
+        assert!(merge_patch("", "1").is_err());
+        assert!(merge_patch("env..x", "1").is_err());
     }
 
     #[test]

@@ -171,3 +171,108 @@ fn a_wrong_token_prints_the_servers_refusal() {
         "the token is never printed: {stderr}"
     );
 }
+
+#[test]
+fn admin_commands_manage_dkim_services_overrides_and_fetches() {
+    let server = TestServer::start();
+    let token = server.generated_admin_token().expect("a generated token");
+    let run = |args: &[&str]| cli(&server, &token, args, "");
+    ok(&run(&["domain", "add", "example.com"]));
+    ok(&cli(
+        &server,
+        &token,
+        &["user", "add", "alice@example.com"],
+        "correct horse battery\n",
+    ));
+
+    // DKIM: the record to paste into DNS is printed with the receipt.
+    let dkim = ok(&run(&["dkim", "generate", "example.com"]));
+    assert!(
+        dkim.contains("._domainkey.example.com. 600 IN TXT \"v=DKIM1; k=rsa; p=MII"),
+        "{dkim}"
+    );
+    let refused = run(&["dkim", "generate", "nowhere.example"]);
+    assert_eq!(refused.status.code(), Some(1));
+
+    // Services: one key set by a merge patch, read back as JSON.
+    assert!(ok(&run(&["service", "list"])).contains("webdav"));
+    ok(&run(&["service", "set", "webdav", "enabled", "true"]));
+    let webdav: serde_json::Value =
+        serde_json::from_str(&ok(&run(&["service", "show", "webdav", "--json"]))).unwrap();
+    assert_eq!(webdav["enabled"], true, "{webdav}");
+    let refused = run(&["service", "set", "webdav", "no_such_field", "1"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("no_such_field"), "{stderr}");
+
+    // Overrides: bytes (not UTF-8, not JSON) go in from a file and come back the same.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("main.cf");
+    let bytes: Vec<u8> = b"smtpd_banner = hi\n\xff\x00 raw\n".to_vec();
+    std::fs::write(&source, &bytes).unwrap();
+    let path = "/etc/postfix/main.cf";
+    ok(&run(&[
+        "override",
+        "put",
+        "smtp",
+        path,
+        source.to_str().unwrap(),
+    ]));
+    let got = run(&["override", "get", "smtp", path]);
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(got.stdout, bytes);
+    let copy = dir.path().join("copy");
+    ok(&run(&[
+        "override",
+        "get",
+        "smtp",
+        path,
+        "-o",
+        copy.to_str().unwrap(),
+    ]));
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    assert!(ok(&run(&["override", "list", "smtp"])).contains(path));
+    ok(&run(&["override", "delete", "smtp", path]));
+    assert!(!ok(&run(&["override", "list", "smtp"])).contains(path));
+    assert_eq!(
+        run(&["override", "get", "smtp", path]).status.code(),
+        Some(1)
+    );
+
+    // Fetched accounts: the remote password from stdin, never shown again.
+    ok(&cli(
+        &server,
+        &token,
+        &[
+            "fetch",
+            "add",
+            "alice@example.com",
+            "--protocol",
+            "imap",
+            "--host",
+            "imap.remote.org",
+            "--username",
+            "alice",
+            "--tls",
+            "--folder",
+            "INBOX",
+        ],
+        "remote-s3cret\n",
+    ));
+    let listed = ok(&run(&["fetch", "list"]));
+    assert!(
+        listed.starts_with("ID") && listed.contains("imap.remote.org"),
+        "{listed}"
+    );
+    let json = ok(&run(&["fetch", "list", "--json"]));
+    assert!(!json.contains("remote-s3cret"), "{json}");
+    let fetches: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let id = fetches[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(fetches[0]["folders"][0], "INBOX");
+    ok(&run(&["fetch", "delete", &id, "--wait"]));
+    assert!(!ok(&run(&["fetch", "list"])).contains("imap.remote.org"));
+}

@@ -1,5 +1,5 @@
-//! `mailu-git domain|alternative|relay|manager ...`: Mailu's domain-level resources through
-//! `/api/v1/domain`, `/alternative`, `/relay` and `/domain/<d>/manager`. Only argument handling and
+//! `mailu-git domain|alternative|relay|manager|dkim ...`: Mailu's domain-level resources through
+//! `/api/v1/domain`, `/alternative`, `/relay`, `/domain/<d>/manager` and `/domain/<d>/dkim`. Only argument handling and
 //! output live here; every rule is the server's.
 
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{Column, Session, fields, set};
+use super::{Column, Session, fields, set, written};
 use crate::client::encode;
 
 const DOMAIN_COLUMNS: &[Column] = &[
@@ -220,4 +220,29 @@ pub fn manager(session: &Session, command: ManagerCommand) -> anyhow::Result<Exi
             encode(&email)
         )),
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Make a new DKIM key for a domain (the private key stays encrypted on the server) and print
+    /// the DNS record to publish for it.
+    Generate { domain: String },
+}
+
+pub fn dkim(session: &Session, command: DkimCommand) -> anyhow::Result<ExitCode> {
+    let DkimCommand::Generate { domain } = command;
+    let path = format!("domain/{}", encode(&domain));
+    let mut answer = session.post_value(&format!("{path}/dkim"), &json!({}))?;
+    // Reads see an acknowledged write at once, so the record is there even before the version.
+    let record = session.get(&path)?["dns_dkim"].clone();
+    if let Some(map) = answer.as_object_mut() {
+        map.insert("dns_dkim".into(), record.clone());
+    }
+    session.print(&answer, |a| match record.as_str() {
+        Some(record) => format!("{}\nPublish this DNS record:\n{record}\n", written(a)),
+        None => format!(
+            "{}\n(the server shows no DKIM record for {domain})\n",
+            written(a)
+        ),
+    })
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Session, fields, table};
 use crate::client::encode;
@@ -36,20 +36,13 @@ pub fn settings(session: &Session, command: SettingsCommand) -> anyhow::Result<E
     }
 }
 
-/// `{"a": {"b": VALUE}}` for `a.b`: a JSON merge patch (RFC 7396) that changes one key.
+/// A one-setting merge patch: settings live in tables, so a key has at least two parts.
 fn merge_patch(key: &str, value: &str) -> anyhow::Result<Value> {
-    let parts: Vec<&str> = key.split('.').collect();
     anyhow::ensure!(
-        parts.len() >= 2 && parts.iter().all(|p| !p.is_empty()),
+        key.split('.').count() >= 2,
         "`{key}` is not a setting's name: write TABLE.KEY, e.g. mail.message_size_limit"
     );
-    let mut patch = serde_json::from_str::<Value>(value).unwrap_or_else(|_| value.into());
-    for part in parts.iter().rev() {
-        let mut map = Map::new();
-        map.insert((*part).to_owned(), patch);
-        patch = Value::Object(map);
-    }
-    Ok(patch)
+    super::merge_patch(key, value)
 }
 
 /// Nested objects as `a.b = value` lines, values in JSON form so strings show their quotes.
