@@ -168,11 +168,16 @@ pub fn plan_create(view: &dyn View, recipient: &str, mut body: FetchBody) -> Res
     let protocol = body
         .protocol
         .ok_or_else(|| Error::field("protocol", "protocol is required (imap or pop3)"))?;
+    // Without a port, the protocol's TLS port (Mailu's UI offers 993 for both, which is wrong for POP3).
+    let port = match protocol {
+        Protocol::Imap => 993,
+        Protocol::Pop3 => 995,
+    };
     let mut fetch = Fetch {
         id: id.clone(),
         protocol,
         host: String::new(),
-        port: 993,
+        port,
         tls: false,
         username: String::new(),
         keep: false,
@@ -395,4 +400,43 @@ pub async fn delete(
         plan_delete(view, &raw, &headers)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::api::resource::Fixed;
+
+    const HASH: &str = "$2b$04$pCERoCNaXC1nrSmJENAwgeeuy5IXTYw611ivkuKJiCbtOQr0q6nzS";
+
+    #[test]
+    fn a_pop3_account_without_a_port_gets_995_and_its_password_is_encrypted() {
+        let files = BTreeMap::from([
+            (RepoPath::settings(), b"format = 1\n".to_vec()),
+            (
+                RepoPath::parse("domains/example.com/domain.toml").unwrap(),
+                Vec::new(),
+            ),
+            (
+                RepoPath::parse("domains/example.com/users/alice.toml").unwrap(),
+                format!("password = \"{HASH}\"\n").into_bytes(),
+            ),
+        ]);
+        let view = Fixed::load(files).unwrap();
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
+        let body: FetchBody = serde_json::from_value(serde_json::json!({
+            "email": "alice@example.com", "protocol": "pop3", "host": "pop.remote.org",
+            "username": "alice", "password": "remote-secret"
+        }))
+        .unwrap();
+        let change = plan_create(&view, &recipient, body).unwrap();
+        let secret = String::from_utf8(change.edits[0].content.clone().unwrap()).unwrap();
+        assert!(change.edits[0].path.as_str().starts_with("secrets/fetch/"));
+        assert!(!secret.contains("remote-secret"));
+        let user = String::from_utf8(change.edits[1].content.clone().unwrap()).unwrap();
+        assert!(user.contains("port = 995"), "{user}");
+        assert!(!user.contains("remote-secret"), "{user}");
+    }
 }

@@ -41,7 +41,7 @@ pub enum FetchCommand {
         /// The login on the remote server.
         #[arg(long)]
         username: String,
-        /// The remote port (the server's default, 993, when left out: give 110 or 995 for POP3).
+        /// The remote port (left out: 993 for IMAP, 995 for POP3, their TLS ports).
         #[arg(long)]
         port: Option<u16>,
         /// Connect with TLS (`--tls`, `--tls=false`).
