@@ -21,7 +21,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::request::{Page, Paged, Tagged};
+use super::listing::{Page, Search};
+use super::request::Tagged;
 use super::resource::{Change, View, check_if_match, etag_of, invalid};
 use super::{Authorized, Context, Error, Read};
 use crate::journal::Edit;
@@ -86,7 +87,7 @@ impl DomainGet {
 }
 
 /// `GET /domain`: every domain, in name order (ASCII), filtered and paged.
-pub fn list(view: &dyn View, page: &Page) -> Paged<DomainGet> {
+pub fn list(view: &dyn View, page: &Search) -> Page<DomainGet> {
     let config = view.config();
     page.apply(config.domains.iter(), |(name, _)| {
         vec![name.as_str().to_owned(), name.to_unicode()]
@@ -382,9 +383,9 @@ pub(super) fn rewrite<T: Serialize + DeserializeOwned>(
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    query: Result<Query<std::collections::BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<Response, Error> {
-    let page = Page::from_query(query)?;
+    let page = Search::parse(query)?;
     let paged = crate::api::resource::read(&ctx, move |view| Ok(list(view, &page))).await?;
     Ok(paged.into_response())
 }

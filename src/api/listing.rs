@@ -74,6 +74,26 @@ impl Search {
     }
 }
 
+impl Search {
+    /// Filters `items` (already in order) by `q` on the texts `names` gives, then cuts the page.
+    pub fn apply<T>(
+        &self,
+        items: impl Iterator<Item = T>,
+        names: impl Fn(&T) -> Vec<String>,
+    ) -> Page<T> {
+        Page::collect(
+            items,
+            self,
+            |item| {
+                let names = names(item);
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                self.finds(&refs)
+            },
+            |item| item,
+        )
+    }
+}
+
 /// One page of a list, and how many objects matched in all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
@@ -82,6 +102,13 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            total: self.total,
+            items: self.items.into_iter().map(f).collect(),
+        }
+    }
+
     /// Walks `objects` once: counts those that `matches`, and builds the ones on the page.
     pub fn collect<O>(
         objects: impl Iterator<Item = O>,

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::domain::{current, parse_domain, rewrite};
-use super::request::{Page, Paged, Tagged};
+use super::listing::{Page, Search};
+use super::request::Tagged;
 use super::resource::{Change, View, check_if_match, etag_of, invalid};
 use super::{Authorized, Context, Error, Read};
 use crate::journal::Edit;
@@ -51,7 +52,7 @@ impl RelayDto {
 }
 
 /// `GET /relay`, in name order (ASCII), filtered and paged.
-pub fn list(view: &dyn View, page: &Page) -> Paged<RelayDto> {
+pub fn list(view: &dyn View, page: &Search) -> Page<RelayDto> {
     page.apply(view.config().relays.iter(), |(name, _)| {
         vec![name.as_str().to_owned(), name.to_unicode()]
     })
@@ -172,9 +173,9 @@ fn existing<'a>(config: &'a Config, raw: &str) -> Result<(DomainName, &'a Relay)
 pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    query: Result<Query<std::collections::BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<Response, Error> {
-    let page = Page::from_query(query)?;
+    let page = Search::parse(query)?;
     let paged = crate::api::resource::read(&ctx, move |view| Ok(list(view, &page))).await?;
     Ok(paged.into_response())
 }
@@ -392,10 +393,11 @@ mod tests {
     #[test]
     fn paging_and_search() {
         let view = fixture(&[("relays/b.example.toml", ""), ("relays/c.test.toml", "")]);
-        let page = Page {
+        let page = Search {
             q: Some("example".into()),
             limit: Some(1),
             offset: 1,
+            ..Search::default()
         };
         let got = list(&view, &page);
         assert_eq!(got.total, 2);

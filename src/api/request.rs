@@ -8,8 +8,6 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::Query;
-use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderName, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -77,84 +75,6 @@ fn dotted(path: &serde_path_to_error::Path) -> String {
     parts.join(".")
 }
 
-/// `?q=&limit=&offset=` of a list. Without `limit` the whole list is returned, as Mailu does, so a
-/// script written for Mailu sees everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Page {
-    /// Keep only items whose name contains this, case-insensitively (ASCII or Unicode form).
-    pub q: Option<String>,
-    pub limit: Option<usize>,
-    pub offset: usize,
-}
-
-/// One page of a list and the number of items that matched before paging.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Paged<T> {
-    pub items: Vec<T>,
-    pub total: usize,
-}
-
-impl<T> Paged<T> {
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
-        Paged {
-            items: self.items.into_iter().map(f).collect(),
-            total: self.total,
-        }
-    }
-}
-
-impl Page {
-    /// Reads the paging parameters; other parameters are left to the handler (and ignored here).
-    pub fn from_query(
-        query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    ) -> Result<Page, Error> {
-        let Query(pairs) = query.map_err(|e| Error::field("query", e.body_text()))?;
-        let mut page = Page::default();
-        for (key, value) in pairs {
-            let number = |v: &str| {
-                v.parse::<usize>()
-                    .map_err(|_| Error::field(&key, format!("`{v}` is not a whole number")))
-            };
-            match key.as_str() {
-                "q" if !value.is_empty() => page.q = Some(value.to_lowercase()),
-                "limit" => page.limit = Some(number(&value)?),
-                "offset" => page.offset = number(&value)?,
-                _ => {}
-            }
-        }
-        Ok(page)
-    }
-
-    /// Whether an item with these names matches `q`.
-    pub fn matches(&self, names: &[&str]) -> bool {
-        self.q
-            .as_deref()
-            .is_none_or(|q| names.iter().any(|n| n.to_lowercase().contains(q)))
-    }
-
-    /// Filters `items` (already in order) by `q` on `names`, then cuts the page.
-    pub fn apply<T>(
-        &self,
-        items: impl Iterator<Item = T>,
-        names: impl Fn(&T) -> Vec<String>,
-    ) -> Paged<T> {
-        let matching: Vec<T> = items
-            .filter(|item| {
-                let names = names(item);
-                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                self.matches(&refs)
-            })
-            .collect();
-        let total = matching.len();
-        let items = matching
-            .into_iter()
-            .skip(self.offset)
-            .take(self.limit.unwrap_or(usize::MAX))
-            .collect();
-        Paged { items, total }
-    }
-}
-
 /// One object as a GET answers it: the DTO and the `ETag` of the file that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tagged<T> {
@@ -165,12 +85,6 @@ pub struct Tagged<T> {
 impl<T: Serialize> IntoResponse for Tagged<T> {
     fn into_response(self) -> Response {
         ([(header::ETAG, self.etag)], Json(self.value)).into_response()
-    }
-}
-
-impl<T: Serialize> IntoResponse for Paged<T> {
-    fn into_response(self) -> Response {
-        ([(TOTAL_COUNT, self.total.to_string())], Json(self.items)).into_response()
     }
 }
 
@@ -209,10 +123,11 @@ mod tests {
 
     #[test]
     fn paging_filters_then_cuts() {
-        let page = Page {
+        let page = crate::api::listing::Search {
             q: Some("b".into()),
             limit: Some(1),
             offset: 1,
+            ..Default::default()
         };
         let got = page.apply(["ab", "b", "c", "bb"].into_iter(), |s| vec![s.to_string()]);
         assert_eq!(got.total, 3);

@@ -253,17 +253,18 @@ fn get_and_list_show_unicode_names_dns_and_etags() {
     assert_eq!(example.value.managers, vec!["alice@example.com"]);
     assert_eq!(example.value.alternatives, vec!["other.example"]);
 
-    let all = list(&view, &Page::default());
+    let all = list(&view, &Search::default());
     assert_eq!(all.total, 3);
-    let page = Page {
+    let page = Search {
         q: Some("BÜCHER".to_lowercase()),
-        ..Page::default()
+        ..Search::default()
     };
     assert_eq!(list(&view, &page).items[0].name, "bücher.example");
-    let page = Page {
+    let page = Search {
         q: None,
         limit: Some(2),
         offset: 2,
+        ..Search::default()
     };
     let paged = list(&view, &page);
     assert_eq!((paged.total, paged.items.len()), (3, 1));
@@ -272,13 +273,13 @@ fn get_and_list_show_unicode_names_dns_and_etags() {
 #[test]
 fn users_of_a_domain_never_show_the_hash() {
     let view = fixture(&[]);
-    let users = users::list(&view, "example.com", &Page::default()).unwrap();
+    let users = users::list(&view, "example.com", &Search::default()).unwrap();
     assert_eq!(users.total, 2);
     assert_eq!(users.items[0].email, "alice@example.com");
     let json = serde_json::to_string(&users.items).unwrap();
     assert!(!json.contains("password") && !json.contains(HASH), "{json}");
     assert_eq!(
-        users::list(&view, "nowhere.example", &Page::default())
+        users::list(&view, "nowhere.example", &Search::default())
             .unwrap_err()
             .status(),
         404

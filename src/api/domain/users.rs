@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::{existing, parse_domain};
-use crate::api::request::{Page, Paged};
+use crate::api::listing::{Page, Search};
 use crate::api::resource::View;
 use crate::api::{Authorized, Context, Error, Read};
 use crate::model::Email;
@@ -82,7 +82,7 @@ impl UserGet {
 }
 
 /// The users of domain `raw`, in localpart order, filtered by `q` (on the address) and paged.
-pub fn list(view: &dyn View, raw: &str, page: &Page) -> Result<Paged<UserGet>, Error> {
+pub fn list(view: &dyn View, raw: &str, page: &Search) -> Result<Page<UserGet>, Error> {
     let name = parse_domain(raw, "domain", "Domain")?;
     let entry = existing(view.config(), &name)?;
     let emails = entry.users.iter().map(|(local, user)| {
@@ -120,9 +120,9 @@ pub async fn get_all(
     _caller: Authorized<Read>,
     State(ctx): State<Context>,
     Path(domain): Path<String>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    query: Result<Query<std::collections::BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<Response, Error> {
-    let page = Page::from_query(query)?;
+    let page = Search::parse(query)?;
     let paged = crate::api::resource::read(&ctx, move |view| list(view, &domain, &page)).await?;
     Ok(paged.into_response())
 }
