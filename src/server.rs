@@ -119,7 +119,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         Opened {
             data,
             store,
-            config,
+            debounce,
             keyring,
         },
         tokens,
@@ -131,14 +131,13 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     })
     .await??;
     // Acknowledged writes of an earlier run are replayed here, before the server answers anyone.
-    let debounce = &config.settings.debounce;
     let versioner = Versioner::open(
         store.clone(),
         &data.journal(),
         versioner::Settings::new(debounce.quiet.0, debounce.max_delay.0),
     )
     .await?;
-    drop(config);
+    log_configuration(&versioner);
     if let Some(token) = generated {
         // Printed once, on stdout (not the log, which may be shipped elsewhere); only its hash is kept.
         println!("mailu-git: admin token (shown once): {token}");
@@ -231,11 +230,11 @@ fn open(root: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Op
         tracing::info!(path = %repo.display(), "created the configuration repository");
         store
     };
-    let config = check_head(&store)?;
+    let debounce = debounce_of(&store)?;
     Ok(Opened {
         data,
         store,
-        config,
+        debounce,
         keyring,
     })
 }
@@ -244,7 +243,7 @@ fn open(root: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Op
 struct Opened {
     data: DataDir,
     store: Store,
-    config: model::Config,
+    debounce: model::settings::Debounce,
     keyring: secret::Keyring,
 }
 
@@ -321,19 +320,38 @@ fn check_env_token(var: &'static str, token: &str) -> Result<(), Error> {
 
 /// Loads and validates the deployed configuration once at start, so an operator sees at once what the
 /// repository holds, or every problem in it. A broken head (possible only through a hand-edited
-/// repository) is reported, not fatal: the server must stay up to let the admin fix it.
-fn check_head(store: &Store) -> Result<model::Config, Error> {
-    let files = store.snapshot(&store::Rev::Head)?.files()?;
-    match model::load(&files) {
-        Ok(config) => {
-            tracing::info!(summary = %config.summary(), "loaded the configuration");
-            Ok(config)
+/// The debounce settings of main's `mailu.toml`, read alone (the whole configuration is loaded once,
+/// by the versioner). A file that does not parse gives the defaults and an error in the log: the
+/// server must come up so the admin can fix it.
+fn debounce_of(store: &Store) -> Result<model::settings::Debounce, Error> {
+    let path = model::RepoPath::settings();
+    let text = store
+        .snapshot(&store::Rev::Head)?
+        .read(&path)?
+        .unwrap_or_default();
+    match model::toml_file::parse::<model::settings::Settings>(
+        path.as_str(),
+        &String::from_utf8_lossy(&text),
+    ) {
+        Ok(settings) => Ok(settings.debounce),
+        Err(problems) => {
+            for p in problems {
+                tracing::error!(problem = %p, "mailu.toml at main is invalid; debouncing with the defaults");
+            }
+            Ok(model::settings::Debounce::default())
         }
+    }
+}
+
+/// Says once at start what the acknowledged configuration holds, or every problem in it.
+fn log_configuration(versioner: &Versioner) {
+    let state = versioner.state();
+    match state.config() {
+        Ok(config) => tracing::info!(summary = %config.summary(), "loaded the configuration"),
         Err(problems) => {
             for p in problems.iter() {
                 tracing::error!(problem = %p, "the configuration at main is invalid");
             }
-            Ok(model::Config::default())
         }
     }
 }
