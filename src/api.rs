@@ -217,6 +217,29 @@ pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
+/// A raw request body (its route's `DefaultBodyLimit` applies; `LIMIT` is only what an oversized
+/// body's 413 says). Oversized or unreadable bodies become API errors in Mailu's shape instead of
+/// axum's plain-text rejections.
+#[derive(Debug)]
+pub struct Body<const LIMIT: usize = BODY_LIMIT>(pub axum::body::Bytes);
+
+impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for Body<LIMIT> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(Body(bytes)),
+            Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::BodyTooLarge { limit: LIMIT })
+            }
+            Err(rejection) => Err(Error::Invalid {
+                message: format!("the request body cannot be read: {}", rejection.body_text()),
+                errors: Default::default(),
+            }),
+        }
+    }
+}
+
 /// A JSON request body, read up to [`BODY_LIMIT`]; malformed or oversized bodies become API errors
 /// in Mailu's shape instead of axum's plain-text rejections.
 #[derive(Debug)]

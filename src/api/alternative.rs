@@ -189,7 +189,7 @@ pub async fn post(
     axum::extract::State(ctx): Ctx,
     crate::api::write::Wait(wait): crate::api::write::Wait,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let body: AlternativeDomain = crate::api::request::parse_json(&body)?;
     crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {

@@ -446,7 +446,7 @@ pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
     crate::api::write::Wait(wait): crate::api::write::Wait,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let body: DomainCreate = crate::api::request::parse_json(&body)?;
     crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
@@ -483,7 +483,7 @@ pub async fn patch(
     crate::api::write::Wait(wait): crate::api::write::Wait,
     axum::extract::Path(raw): Raw,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let body: DomainUpdate = crate::api::request::parse_json(&body)?;
     crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {

@@ -3,7 +3,6 @@
 //! the remote password is encrypted to the server's key at `secrets/fetch/<id>` and never shown.
 //! GET (read) lists or shows them; POST, PATCH and DELETE (admin) change them.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -322,7 +321,7 @@ pub async fn post(
     caller: Authorized<Write>,
     State(ctx): State<Context>,
     Wait(wait): Wait,
-    body: Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<Response, Error> {
     let body: FetchBody = super::request::parse_json(&body)?;
     let recipient = ctx.recipient.clone();
@@ -359,7 +358,7 @@ pub async fn patch(
     Wait(wait): Wait,
     Path(raw): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<Response, Error> {
     let body: FetchBody = super::request::parse_json(&body)?;
     let recipient = ctx.recipient.clone();

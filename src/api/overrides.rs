@@ -5,7 +5,6 @@
 //! `ETag`, `DELETE` removes it; `If-Match` works on PUT and DELETE. Paths are checked by `RepoPath`
 //! (no `..`, no `.git`, no control characters), so a body can never land outside the folder.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -200,7 +199,7 @@ pub async fn put(
     Wait(wait): Wait,
     Path((service, path)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::api::Body(body): crate::api::Body<LIMIT>,
 ) -> Result<Response, Error> {
     write::apply(&ctx, &caller.caller.name, wait, move |view| {
         plan_put(view, &service, &path, &headers, body.to_vec())

@@ -233,7 +233,7 @@ pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
     crate::api::write::Wait(wait): crate::api::write::Wait,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let body: RelayDto = crate::api::request::parse_json(&body)?;
     crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
@@ -270,7 +270,7 @@ pub async fn patch(
     crate::api::write::Wait(wait): crate::api::write::Wait,
     axum::extract::Path(raw): Raw,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let body: RelayUpdate = crate::api::request::parse_json(&body)?;
     crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {

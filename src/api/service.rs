@@ -176,7 +176,7 @@ pub async fn patch(
     Wait(wait): Wait,
     Path(raw): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<Response, Error> {
     let patch: serde_json::Value = super::request::parse_json(&body)?;
     write::apply(&ctx, &caller.caller.name, wait, move |view| {

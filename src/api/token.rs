@@ -398,7 +398,7 @@ pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
     crate::api::write::Wait(wait): crate::api::write::Wait,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let body: TokenBody = body::parse(&body)?;
     let (id, _, token) = crate::api::write::submit(&ctx, &caller.caller.name, move |view| {
@@ -432,7 +432,7 @@ pub async fn post_for_user(
     axum::extract::State(ctx): Ctx,
     crate::api::write::Wait(wait): crate::api::write::Wait,
     axum::extract::Path(raw): Raw,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let body: TokenBody = body::parse(&body)?;
     let (id, _, token) = crate::api::write::submit(&ctx, &caller.caller.name, move |view| {
@@ -470,7 +470,7 @@ pub async fn patch(
     crate::api::write::Wait(wait): crate::api::write::Wait,
     axum::extract::Path(raw): Raw,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let body: TokenBody = body::parse(&body)?;
     crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {

@@ -399,7 +399,7 @@ pub async fn post(
     caller: crate::api::Authorized<crate::api::Write>,
     axum::extract::State(ctx): Ctx,
     crate::api::write::Wait(wait): crate::api::write::Wait,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let peek = body.clone();
     let prepared = hashed(&ctx, &peek, move |cost| prepare_create(&body, cost)).await?;
@@ -437,7 +437,7 @@ pub async fn patch(
     crate::api::write::Wait(wait): crate::api::write::Wait,
     axum::extract::Path(raw): Raw,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let peek = body.clone();
     let prepared = hashed(&ctx, &peek, move |cost| prepare_update(&body, cost)).await?;

@@ -237,7 +237,7 @@ pub async fn post(
     crate::api::write::Wait(wait): crate::api::write::Wait,
     axum::extract::Path(raw): Raw,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    crate::api::Body(body): crate::api::Body,
 ) -> Result<axum::response::Response, Error> {
     let body: ManagerCreate = crate::api::request::parse_json(&body)?;
     crate::api::write::apply(&ctx, &caller.caller.name, wait, move |view| {
