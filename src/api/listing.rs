@@ -1,11 +1,9 @@
-//! What the resource GET handlers share: the [`View`] they read (for now the head of main, cached
-//! per commit so a configuration of 100,000 users is loaded once per version, not once per request),
-//! paging and search of lists (`?q=&domain=&limit=&offset=`, the total in `X-Total-Count`), and
-//! one object with its `ETag` (304 on `If-None-Match`).
+//! What list and object GETs share: paging and search of lists (`?q=&domain=&limit=&offset=`, the
+//! total in `X-Total-Count`, an unknown parameter refused by name), and one object with its `ETag`
+//! (304 on `If-None-Match`). The view they read is `resource::read`'s: the acknowledged state.
 //!
 //! Lists are built in one pass over the configuration's sorted maps: every object is tested against
-//! the search, but only the objects of the requested page are turned into response bodies. Not here:
-//! the acknowledged view (main plus the journal), which replaces [`head_view`] with the write path.
+//! the search, but only the objects of the requested page are turned into response bodies.
 
 use std::collections::BTreeMap;
 

@@ -1,9 +1,6 @@
-//! What resource handlers take from a request besides the path: JSON bodies parsed into typed DTOs
-//! with the failing field named (a 400 in Mailu's shape), list paging and search (`?q=&limit=&offset=`),
-//! and the read-only [`View`] of the head of `main` that GET handlers answer from.
-//!
-//! Not here: the write path (the journal, the writer's lock), which hands the write handlers their
-//! view of the acknowledged state; until it exists, GETs read the head of main.
+//! JSON request bodies parsed into typed DTOs with the failing field named in the model's dotted form
+//! (`alternatives.1`, a 400 in Mailu's shape), and [`Tagged`], one object answered with its `ETag`.
+//! Paging and search are `listing`'s; the view every handler reads is `resource`'s.
 
 use std::collections::BTreeMap;
 
