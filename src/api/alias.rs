@@ -378,12 +378,10 @@ type Raw = axum::extract::Path<String>;
     ),
     request_body(content = AliasBody),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
         (status = 409, description = "the address is taken or the domain is full", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn post(
@@ -413,12 +411,10 @@ pub async fn post(
     ),
     request_body(content = AliasBody),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such alias", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn patch(
@@ -449,12 +445,10 @@ pub async fn patch(
         crate::api::openapi::WaitQuery,
     ),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such alias", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn delete(

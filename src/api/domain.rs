@@ -435,11 +435,9 @@ type Raw = axum::extract::Path<String>;
     ),
     request_body(content = DomainCreate),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 409, description = "the domain exists", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn post(
@@ -469,12 +467,10 @@ pub async fn post(
     ),
     request_body(content = DomainUpdate),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn patch(
@@ -505,12 +501,10 @@ pub async fn patch(
         crate::api::openapi::WaitQuery,
     ),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn delete(

@@ -26,6 +26,28 @@ use super::{
 
 pub use super::error::Body as ErrorBody;
 
+/// What every write answers besides its own refusals: acknowledged (200), acknowledged but not yet
+/// in a version when `?wait=true` ran out of time (202), or refused because writes are suspended (503).
+/// One definition instead of the same three lines on every write handler.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum WriteAnswers {
+    #[response(
+        status = 200,
+        description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed"
+    )]
+    Acknowledged(crate::api::write::Written),
+    #[response(
+        status = 202,
+        description = "`?wait=true` ran out of time: acknowledged, not yet in a version"
+    )]
+    Pending(crate::api::write::Written),
+    #[response(
+        status = 503,
+        description = "writes are suspended (the reason is in `/healthz`)"
+    )]
+    Suspended(ErrorBody),
+}
+
 /// Where the document is served (and Mailu's path for it).
 pub const DOCUMENT: &str = "/api/v1/openapi.json";
 pub const MAILU_DOCUMENT: &str = "/api/v1/swagger.json";
@@ -142,7 +164,7 @@ pub struct PageQuery {
         relay::patch,
         relay::delete,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, crate::api::write::Written)),
     modifiers(&Shared),
     security(("bearer" = [])),
 )]

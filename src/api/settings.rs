@@ -62,11 +62,9 @@ pub async fn get(
     ),
     request_body(content = crate::api::openapi::Settings, description = "a JSON merge patch: objects merge, `null` resets a key to its default"),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn patch(

@@ -387,12 +387,10 @@ async fn hashed<T: Send + 'static>(
     ),
     request_body(content = UserBody),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
         (status = 409, description = "the address is taken or the domain is full", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn post(
@@ -423,12 +421,10 @@ pub async fn post(
     ),
     request_body(content = UserBody),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such user", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn patch(
@@ -460,12 +456,10 @@ pub async fn patch(
         crate::api::openapi::WaitQuery,
     ),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such user", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn delete(

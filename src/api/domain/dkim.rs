@@ -58,12 +58,10 @@ pub fn plan(
         crate::api::openapi::WaitQuery,
     ),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "the domain name is not valid", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such domain", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn post(

@@ -222,13 +222,11 @@ type Raw = axum::extract::Path<String>;
     ),
     request_body(content = ManagerCreate),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such domain or user", body = crate::api::openapi::ErrorBody),
         (status = 409, description = "already a manager", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn post(
@@ -260,12 +258,10 @@ pub async fn post(
         crate::api::openapi::WaitQuery,
     ),
     responses(
-        (status = 200, description = "acknowledged (durable); `change` names it, `version` once `?wait=true` saw it committed", body = crate::api::write::Written),
-        (status = 202, description = "`?wait=true` ran out of time: acknowledged, not yet in a version", body = crate::api::write::Written),
+        crate::api::openapi::WriteAnswers,
         (status = 400, description = "a field breaks a rule: `errors` names it", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "no such domain or manager", body = crate::api::openapi::ErrorBody),
         (status = 412, description = "`If-Match` names another version of the object", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "writes are suspended (the reason is in `/healthz`)", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn delete(
