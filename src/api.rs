@@ -200,11 +200,6 @@ async fn method_not_allowed(method: Method) -> Error {
     Error::MethodNotAllowed(method.to_string())
 }
 
-/// The `ETag` of an object: the blob id of its file, quoted.
-pub fn etag(blob: &gix::ObjectId) -> String {
-    format!("\"{blob}\"")
-}
-
 /// Whether the request's `If-None-Match` names `etag` (or is `*`); weak tags compare equal, as
 /// RFC 9110 asks for this header.
 pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {

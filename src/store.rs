@@ -28,6 +28,13 @@ pub use history::{ChangeKind, Changed};
 pub use message::{ChangeNote, CommitMeta, Person, VersionInfo};
 pub use snapshot::Snapshot;
 
+/// The id `bytes` have (or will have) as a blob in the repository, computed without writing. The
+/// API's `ETag`s and the write path's state use it, so a tag read before a commit stays valid after.
+pub fn blob_id(bytes: &[u8]) -> gix::ObjectId {
+    gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)
+        .expect("hashing bytes in memory cannot fail")
+}
+
 /// The branch whose first-parent chain holds the versions.
 pub const MAIN: &str = "refs/heads/main";
 

@@ -131,10 +131,7 @@ pub struct Change {
 /// The `ETag` of a file's content: its git blob id, quoted. The same as the id the file has in the
 /// repository once committed, so a tag stays valid across the commit.
 pub fn etag_of(content: &[u8]) -> String {
-    let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, content)
-        .map(|id| id.to_string())
-        .unwrap_or_default();
-    format!("\"{id}\"")
+    format!("\"{}\"", crate::store::blob_id(content))
 }
 
 /// Refuses the write with 412 when the request's `If-Match` does not name the current content of

@@ -67,7 +67,7 @@ impl State {
     /// The blob id the file at `path` has (or will have once committed): the API's `ETag`.
     pub fn blob_id(&self, path: &RepoPath) -> Result<Option<ObjectId>, store::Error> {
         match self.overlay.get(path) {
-            Some(layer) => Ok(layer.content.as_deref().map(blob_id)),
+            Some(layer) => Ok(layer.content.as_deref().map(store::blob_id)),
             None => self.base.blob_id(path),
         }
     }
@@ -84,7 +84,7 @@ impl State {
             .take_while(|(p, _)| p.as_str().starts_with(&prefix))
         {
             match &layer.content {
-                Some(bytes) => files.insert(path.clone(), blob_id(bytes)),
+                Some(bytes) => files.insert(path.clone(), store::blob_id(bytes)),
                 None => files.remove(path),
             };
         }
@@ -190,11 +190,6 @@ fn load_config(
         };
     }
     Ok(model::load(&files))
-}
-
-fn blob_id(bytes: &[u8]) -> ObjectId {
-    gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)
-        .expect("hashing bytes in memory cannot fail")
 }
 
 /// How the configuration follows a change.
