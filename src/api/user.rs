@@ -360,13 +360,14 @@ async fn hashed<T: Send + 'static>(
     body: &[u8],
     work: impl FnOnce(Cost) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
-    let cost = crate::api::resource::read(ctx, |view| Ok(cost(view))).await?;
     let hashes = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .is_some_and(|v| v.get("raw_password").is_some_and(|p| !p.is_null()));
     if !hashes {
-        return work(cost);
+        // Nothing is hashed, so the configured cost is not needed: skip reading the state for it.
+        return work(Cost::DEFAULT);
     }
+    let cost = crate::api::resource::read(ctx, |view| Ok(cost(view))).await?;
     let _permit = ctx
         .hashing
         .acquire()
