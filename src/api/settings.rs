@@ -4,13 +4,13 @@
 //! JSON merge patch (RFC 7396: objects merge, `null` resets a key to its default), honours
 //! `If-Match`, and rewrites `mailu.toml` keeping its comments.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::resource::{self, Change, View};
-use super::write::{self, WriteQuery};
-use super::{Authorized, Context, Error, Json, Read, Write};
+use super::write::{self, Wait};
+use super::{Authorized, Context, Error, Read, Write};
 use crate::model::settings::Settings;
 use crate::model::{FileType, RepoPath, edit};
 use crate::store::Edit;
@@ -71,10 +71,10 @@ pub async fn patch(
     caller: Authorized<Write>,
     State(ctx): State<Context>,
     headers: HeaderMap,
-    query: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
-    Json(body): Json<serde_json::Value>,
+    Wait(wait): Wait,
+    super::Body(body): super::Body,
 ) -> Result<Response, Error> {
-    let wait = write::wait_of(query)?;
+    let body: serde_json::Value = super::request::parse_json(&body)?;
     write::apply(&ctx, &caller.caller.name, wait, |view| {
         plan_patch(view, &headers, body)
     })

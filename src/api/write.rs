@@ -218,12 +218,3 @@ pub async fn pending(_caller: Authorized<Read>, State(ctx): State<Context>) -> J
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     })
 }
-
-/// Reads `?wait=` from an already extracted query: a malformed query is a 400 in Mailu's shape.
-pub fn wait_of(
-    query: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<bool, Error> {
-    query
-        .map(|q| q.0.wait)
-        .map_err(|e| Error::field("wait", e.body_text()))
-}
