@@ -117,8 +117,11 @@ say "building $tag in $where"
 started=$(date +%s)
 
 # --- debootstrap -----------------------------------------------------------------------------------
-debootstrap --variant=minbase bookworm "$root" "$mirror" >&2 ||
-  die "debootstrap failed (see its messages above and $root/debootstrap/debootstrap.log)"
+if ! debootstrap --variant=minbase bookworm "$root" "$mirror" >&2; then
+  # Its log is removed with the root at exit: show its end first.
+  tail -n 30 "$root/debootstrap/debootstrap.log" >&2 2>/dev/null || true
+  die "debootstrap failed (its messages and the end of its log are above)"
+fi
 after_debootstrap=$(date +%s)
 
 # --- packages --------------------------------------------------------------------------------------
