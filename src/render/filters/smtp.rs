@@ -226,10 +226,9 @@ fn wildcards(aliases: Vec<Value>) -> Result<Value, Error> {
         }
         rules.push(alias);
     }
-    Ok(Value::from_iter([
-        ("rules", Value::from(rules)),
-        ("catchall", catchall),
-    ]))
+    let view: std::collections::BTreeMap<&str, Value> =
+        [("rules", Value::from(rules)), ("catchall", catchall)].into();
+    Ok(Value::from(view))
 }
 
 /// Whether the SQL `LIKE` pattern matches `local` (`%` any run, `_` one character).
