@@ -6,10 +6,10 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
-use crate::daemons::{Fixture, rendered};
+use crate::daemons::{Fixture, copy_of, rendered};
 use crate::image::{self, CheckOutput, run_check};
+use crate::support::mailu_git;
 
 const SCRIPT: &str = include_str!("smtp.sh");
 
@@ -160,6 +160,23 @@ fn small_fixture_postfix_resolves_addresses_as_mailu() {
     );
 }
 
+/// Mailu override files, as an operator would drop them into `mailu-overrides/postfix/`.
+const OVERRIDES: [(&str, &str); 6] = [
+    (
+        "postfix.cf",
+        "# Mailu's postconf -e lines\nmessage_size_limit = 1000\ndelay_warning_time = 1h\n\
+         smtpd_helo_required=no\ndelay_warning_time = 2h\nnot a setting\n",
+    ),
+    (
+        "postfix.master",
+        "smtp/inet=smtp inet n - n - 10 smtpd\n2525/inet=2525 inet n - n - - smtpd\n",
+    ),
+    ("transport.map", "slow.test polite:\n"),
+    ("tls_policy.map", "secure.test secure\n"),
+    ("other.map", "a b\n"),
+    ("mta-sts-daemon.yml", "cache: {}\n"),
+];
+
 /// The small fixture plus a user that a wildcard would also match, forwarding with a copy, and
 /// Mailu override files: rendered with the real binary, so the warnings are seen too.
 #[test]
@@ -167,47 +184,34 @@ fn overrides_and_a_user_inside_a_wildcard_keep_mailus_meaning() {
     if image::ensure().is_none() {
         return;
     }
-    let config = tempfile::tempdir().unwrap();
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/render/small"),
+    let config = copy_of(Fixture::Small, |root| {
+        let users = root.join("domains/example.com/users");
+        let alice = fs::read_to_string(users.join("alice.toml")).unwrap();
+        let hash = alice.lines().find(|l| l.starts_with("password")).unwrap();
+        fs::write(
+            users.join("salesman.toml"),
+            format!(
+                "{hash}\nforward_enabled = true\nforward_destination = [\"dave@example.org\"]\n"
+            ),
+        )
+        .unwrap();
+        let overrides = root.join("mailu-overrides/postfix");
+        fs::create_dir_all(&overrides).unwrap();
+        for (name, text) in OVERRIDES {
+            fs::write(overrides.join(name), text).unwrap();
+        }
+    });
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("out");
+    let render = mailu_git(
+        &[
+            "render",
+            config.path().to_str().unwrap(),
+            "--out",
+            target.to_str().unwrap(),
+        ],
         config.path(),
     );
-    let users = config.path().join("domains/example.com/users");
-    let alice = fs::read_to_string(users.join("alice.toml")).unwrap();
-    let hash = alice.lines().find(|l| l.starts_with("password")).unwrap();
-    fs::write(
-        users.join("salesman.toml"),
-        format!("{hash}\nforward_enabled = true\nforward_destination = [\"dave@example.org\"]\n"),
-    )
-    .unwrap();
-    let overrides = config.path().join("mailu-overrides/postfix");
-    fs::create_dir_all(&overrides).unwrap();
-    let files = [
-        (
-            "postfix.cf",
-            "# Mailu's postconf -e lines\nmessage_size_limit = 1000\ndelay_warning_time = 1h\n\
-             smtpd_helo_required=no\ndelay_warning_time = 2h\nnot a setting\n",
-        ),
-        (
-            "postfix.master",
-            "smtp/inet=smtp inet n - n - 10 smtpd\n2525/inet=2525 inet n - n - - smtpd\n",
-        ),
-        ("transport.map", "slow.test polite:\n"),
-        ("tls_policy.map", "secure.test secure\n"),
-        ("other.map", "a b\n"),
-        ("mta-sts-daemon.yml", "cache: {}\n"),
-    ];
-    for (name, text) in files {
-        fs::write(overrides.join(name), text).unwrap();
-    }
-    let out_dir = tempfile::tempdir().unwrap();
-    let render = Command::new(env!("CARGO_BIN_EXE_mailu-git"))
-        .arg("render")
-        .arg(config.path())
-        .arg("--out")
-        .arg(out_dir.path())
-        .output()
-        .unwrap();
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&render.stdout),
@@ -223,7 +227,7 @@ fn overrides_and_a_user_inside_a_wildcard_keep_mailus_meaning() {
     }
 
     let out = check(
-        out_dir.path(),
+        &target,
         &format!(
             "q {ALIASES} salesman@example.com\n\
              q {WILDCARDS} salesman+x@example.com\n\
@@ -299,18 +303,5 @@ fn large_fixture_builds_and_resolves_every_user() {
     assert!(users > 0, "{out}");
     for line in out.stdout.lines().filter(|l| l.starts_with("R ")) {
         assert!(line.ends_with(" 250"), "{line}\n{out}");
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
     }
 }
