@@ -268,6 +268,10 @@ pub fn tagged_names(
     delimiters: &str,
     whole: bool,
 ) -> Vec<String> {
+    if delimiters.is_empty() {
+        // Without a delimiter no address has an extension.
+        return Vec::new();
+    }
     let patterns: Vec<Vec<char>> = patterns
         .iter()
         .filter(|p| !p.chars().all(|c| c == '%'))

@@ -48,7 +48,10 @@ fn assert_sane(out: &CheckOutput) {
         .map(|l| l.split_whitespace().collect())
         .collect();
     for name in ["smtp", "submission", "submissions", "postlog"] {
-        assert!(services.iter().any(|s| s[0] == name), "no {name} in master.cf\n{out}");
+        assert!(
+            services.iter().any(|s| s[0] == name),
+            "no {name} in master.cf\n{out}"
+        );
     }
     for s in &services {
         assert_eq!(s[4], "n", "{} {} runs chrooted\n{out}", s[0], s[1]);
@@ -59,11 +62,16 @@ fn assert_sane(out: &CheckOutput) {
         "smtpd_sasl_auth_enable=yes",
         "smtpd_sender_restrictions=$mailu_submission_sender_restrictions",
     ] {
-        assert!(submission.contains(&option), "submission lacks {option}\n{out}");
+        assert!(
+            submission.contains(&option),
+            "submission lacks {option}\n{out}"
+        );
     }
     assert!(
-        out.stdout.lines().any(|l| l.starts_with("N mailu_submission_sender_restrictions =")
-            && l.contains("reject_sender_login_mismatch")),
+        out.stdout.lines().any(
+            |l| l.starts_with("N mailu_submission_sender_restrictions =")
+                && l.contains("reject_sender_login_mismatch")
+        ),
         "{out}"
     );
 }
@@ -258,12 +266,17 @@ fn overrides_and_a_user_inside_a_wildcard_keep_mailus_meaning() {
             "T salesx+y@example.com => carol@example.org",
         ],
     );
-    let postconf = out.stdout.lines().filter(|l| l.starts_with("N delay_warning_time"));
+    let postconf = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("N delay_warning_time"));
     assert_eq!(postconf.count(), 1, "{out}");
     let master: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("M ")).collect();
     assert!(
-        master.iter().any(|l| l.split_whitespace().collect::<Vec<_>>()
-            == ["M", "smtp", "inet", "n", "-", "n", "-", "10", "smtpd"]),
+        master
+            .iter()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["M", "smtp", "inet", "n", "-", "n", "-", "10", "smtpd"]),
         "{out}"
     );
     assert!(master.iter().any(|l| l.starts_with("M 2525 ")), "{out}");
@@ -304,7 +317,10 @@ fn large_fixture_builds_and_resolves_as_mailu() {
     assert_sane(&out);
     for line in out.stdout.lines().filter(|l| l.starts_with("C ")) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(f[2], f[3], "{line}: source lines and table entries differ\n{out}");
+        assert_eq!(
+            f[2], f[3],
+            "{line}: source lines and table entries differ\n{out}"
+        );
     }
     let sample: Vec<&str> = out
         .stdout
@@ -314,10 +330,15 @@ fn large_fixture_builds_and_resolves_as_mailu() {
     assert!(sample.len() > 20, "{out}");
     for line in sample {
         let f: Vec<&str> = line.split_whitespace().collect();
-        assert!(f[4..].contains(&f[2]) || f[4..].contains(&format!("{},", f[2]).as_str()), "{line}\n{out}");
+        assert!(
+            f[4..].contains(&f[2]) || f[4..].contains(&format!("{},", f[2]).as_str()),
+            "{line}\n{out}"
+        );
     }
     assert!(
-        !out.stdout.lines().any(|l| l.starts_with("R <> u") && !l.ends_with(" 250")),
+        !out.stdout
+            .lines()
+            .any(|l| l.starts_with("R <> u") && !l.ends_with(" 250")),
         "a user of the sample is refused\n{out}"
     );
     assert_lines(

@@ -24,12 +24,18 @@ fn main_edit_without_overrides_keeps_the_file() {
 
 #[test]
 fn main_edit_does_not_touch_commented_parameters() {
-    assert_eq!(main_edit("# relayhost = x\n", "relayhost = y"), "# relayhost = x\n\n# From mailu-overrides/postfix/postfix.cf.\nrelayhost = y\n");
+    assert_eq!(
+        main_edit("# relayhost = x\n", "relayhost = y"),
+        "# relayhost = x\n\n# From mailu-overrides/postfix/postfix.cf.\nrelayhost = y\n"
+    );
 }
 
 #[test]
 fn main_problems_name_the_file_and_line() {
-    let problems = main_problems("a = 1\n\njust words\n = 3\n", "mailu-overrides/postfix/postfix.cf");
+    let problems = main_problems(
+        "a = 1\n\njust words\n = 3\n",
+        "mailu-overrides/postfix/postfix.cf",
+    );
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems[0].starts_with("mailu-overrides/postfix/postfix.cf line 3: `just words`"));
     assert!(problems[1].contains("line 4"));
@@ -89,7 +95,10 @@ fn tagged_names_are_the_exact_names_a_wildcard_rule_would_steal() {
 #[test]
 fn like_untagged_never_crosses_a_delimiter() {
     assert_eq!(like_untagged("sales%", "+").as_deref(), Some("sales[^@+]*"));
-    assert_eq!(like_untagged("a_b.c", "+-").as_deref(), Some("a[^@+-]b\\.c"));
+    assert_eq!(
+        like_untagged("a_b.c", "+-").as_deref(),
+        Some("a[^@+-]b\\.c")
+    );
     assert_eq!(like_untagged("x%", "^]/").as_deref(), Some("x[^]@\\/^]*"));
     assert_eq!(like_untagged("sales+%", "+"), None);
 }
