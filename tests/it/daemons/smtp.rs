@@ -371,3 +371,17 @@ fn large_fixture_builds_and_resolves_as_mailu() {
         ],
     );
 }
+
+/// The check can fail: a main.cf line postfix cannot read makes `postfix check` complain.
+#[test]
+fn a_broken_main_cf_fails_the_smtp_check() {
+    if image::ensure().is_none() {
+        return;
+    }
+    let dir = rendered(Fixture::Small);
+    let main_cf = dir.path().join("smtp/etc/postfix/main.cf");
+    let mut text = fs::read_to_string(&main_cf).unwrap();
+    text.push_str("this is not a parameter\n");
+    fs::write(&main_cf, text).unwrap();
+    run_check(&dir.path().join("smtp"), SCRIPT).assert_failure("missing '='");
+}

@@ -10,7 +10,7 @@ mkdir -p /etc/mailu/tls
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=smtp.test \
     -keyout /etc/mailu/tls/key.pem -out /etc/mailu/tls/cert.pem 2>/dev/null
 
-sh /etc/postfix/mailu/build-maps.sh 2>/dev/null
+sh /etc/postfix/mailu/build-maps.sh 2> /tmp/build.err || { cat /tmp/build.err; echo "build-maps.sh failed"; exit 1; }
 # A second run finds nothing to rebuild.
 test -z "$(sh /etc/postfix/mailu/build-maps.sh 2>&1)" || { echo "build-maps.sh rebuilt unchanged tables"; exit 1; }
 
