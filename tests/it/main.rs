@@ -4,6 +4,8 @@
 // Test code may panic on unexpected errors: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fixtures;
+mod image;
 mod support;
 
 mod access;
@@ -11,8 +13,10 @@ mod api_domain;
 mod api_user;
 mod cli_admin;
 mod crash;
+mod daemons;
 mod mailu_api;
 mod openapi;
+mod render_snapshots;
 mod secret;
 mod serve;
 mod write;

@@ -1,0 +1,1 @@
+//! Daemon checks of the rendered front files, in the bookworm image.

@@ -1,0 +1,1 @@
+//! Daemon checks of the rendered imap files, in the bookworm image.
