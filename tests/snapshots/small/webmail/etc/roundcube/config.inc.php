@@ -5,8 +5,9 @@
 
 $config = [];
 
-// Database: SQLite in the service's volume (created by the service's pre-start command).
-$config['db_dsnw'] = 'sqlite:////var/lib/mailu-webmail/roundcube.db?mode=0640';
+// Database: SQLite in the service's volume (Roundcube creates it), unless the service's env sets
+// ROUNDCUBE_DB_DSNW (e.g. `{ secret = "webmail/db_dsnw" }` holding mysql://user:pass@host/db).
+$config['db_dsnw'] = getenv('ROUNDCUBE_DB_DSNW') ?: 'sqlite:////var/lib/mailu-webmail/roundcube.db?mode=0640';
 
 // Encrypts the IMAP password kept in the session (and CardDAV passwords).
 $config['des_key'] = '@@mailu-secret:webmail/roundcube_key:94f0bb5b7f50e6aa0889337e38371c938d3d9359@@';
