@@ -106,6 +106,7 @@ impl FileType for Settings {
         self.mailbox.validate(problems);
         self.outbound.validate(problems);
         self.network.validate(problems);
+        self.features.validate(problems);
         self.tls.validate(problems);
         self.web.validate(problems);
         self.auth.validate(problems);
