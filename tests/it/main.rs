@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fixtures;
+mod image;
 mod support;
 
 mod access;
@@ -12,6 +13,7 @@ mod api_domain;
 mod api_user;
 mod cli_admin;
 mod crash;
+mod daemons;
 mod mailu_api;
 mod openapi;
 mod render_snapshots;

@@ -1,0 +1,1 @@
+//! Daemon checks of the rendered antispam files, in the bookworm image.

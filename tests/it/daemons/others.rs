@@ -1,0 +1,1 @@
+//! Daemon checks of the rendered others files, in the bookworm image.

@@ -1,0 +1,1 @@
+//! Daemon checks of the rendered smtp files, in the bookworm image.
