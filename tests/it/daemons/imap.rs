@@ -71,7 +71,9 @@ deliver() { # recipient stars
 }
 mailbox() { doveadm -f flow mailbox status -u "$1" "messages unseen" "$2"; }
 dovecot
-sleep 1
+# The master listens before it returns; wait for the auth socket anyway, on a busy machine.
+i=0
+until [ -S /run/dovecot/auth-client ] || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
 "#;
 
 fn run(root: &Path, body: &str) {
