@@ -210,6 +210,17 @@ pub mod secrets {
         SecretRef::new("settings", "secret_key").expect("a valid constant secret name")
     }
 
+    /// Roundcube's `des_key` (Mailu's `ROUNDCUBE_KEY`): encrypts IMAP passwords in webmail sessions.
+    /// Generated at first run.
+    pub fn roundcube_key() -> SecretRef {
+        SecretRef::new("webmail", "roundcube_key").expect("a valid constant secret name")
+    }
+
+    /// The secrets the server generates when they are missing, with their length in hex digits.
+    pub fn generated() -> [(SecretRef, usize); 2] {
+        [(secret_key(), 64), (roundcube_key(), 32)]
+    }
+
     /// Mailu's `RELAYPASSWORD`: the password for `outbound.relay_user`.
     pub fn relay_password() -> SecretRef {
         SecretRef::new("settings", "relay_password").expect("a valid constant secret name")
