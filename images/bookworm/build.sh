@@ -172,6 +172,8 @@ dovecot 103 103 /usr/lib/dovecot
 dovenull 104 104 /nonexistent
 _rspamd 105 105 /var/lib/rspamd
 unbound 106 106 /var/lib/unbound
+fetchmail 110 110 /var/lib/fetchmail
+radicale 111 111 /var/lib/radicale
 EOF
 in_root groupadd --system --gid 102 postdrop
 # vmail owns every mailbox; 5000 is outside the system range on purpose (dovecot's first_valid_uid).
