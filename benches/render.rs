@@ -19,8 +19,10 @@ use mailu_git::versioner::{self, Change, Versioner};
 const HASH: &str = "{SHA512-CRYPT}$6$fixedsaltAAAA$QGP1aDdvROIIyWaXROU8R03IpS7GrxrNiviS.k.woTq0ZLI0St8VXVu6yDH7m0Ye8mJ9gb8ySd5xjlgxO74XE0";
 
 fn tree(domains: usize, users: usize) -> BTreeMap<RepoPath, Vec<u8>> {
-    let mut files: BTreeMap<RepoPath, Vec<u8>> =
-        mailu_git::repo_template::files().unwrap().into_iter().collect();
+    let mut files: BTreeMap<RepoPath, Vec<u8>> = mailu_git::repo_template::files()
+        .unwrap()
+        .into_iter()
+        .collect();
     let mut put = |path: String, text: String| {
         files.insert(RepoPath::parse(&path).unwrap(), text.into_bytes());
     };
@@ -65,7 +67,12 @@ fn full_render(domains: usize, users: usize) {
         out = Some(rendered);
     }
     let out = out.unwrap();
-    let bytes: usize = out.edits.iter().filter_map(|e| e.content.as_ref()).map(Vec::len).sum();
+    let bytes: usize = out
+        .edits
+        .iter()
+        .filter_map(|e| e.content.as_ref())
+        .map(Vec::len)
+        .sum();
     println!(
         "full render {domains:>5} domains × {users} users: {:>8.1} ms (best of 3), {} files, {:.1} MB",
         best.as_secs_f64() * 1e3,
@@ -82,7 +89,12 @@ fn stats(times: &mut [Duration]) -> (f64, f64) {
 }
 
 /// Median and p99 of one user change committed, with or without rendering.
-async fn one_user_changes(dir: &Path, domains: usize, rounds: usize, rendering: bool) -> (f64, f64) {
+async fn one_user_changes(
+    dir: &Path,
+    domains: usize,
+    rounds: usize,
+    rendering: bool,
+) -> (f64, f64) {
     let files = tree(domains, 100);
     let mut all = files.clone();
     let config = model::load(&files).unwrap();
@@ -113,14 +125,21 @@ async fn one_user_changes(dir: &Path, domains: usize, rounds: usize, rendering: 
         render: rendering.then(render::builtins),
         ..versioner::Settings::new(Duration::from_secs(3600), Duration::from_secs(3600))
     };
-    let v = Versioner::open(store, &dir.join(format!("journal-{domains}-{rendering}")), settings)
-        .await
-        .unwrap();
+    let v = Versioner::open(
+        store,
+        &dir.join(format!("journal-{domains}-{rendering}")),
+        settings,
+    )
+    .await
+    .unwrap();
     let mut times = Vec::with_capacity(rounds);
     for round in 0..rounds {
         let d = (round * 7919) % domains;
-        let path = RepoPath::parse(&format!("domains/d{d}.example/users/user{}.toml", round % 100))
-            .unwrap();
+        let path = RepoPath::parse(&format!(
+            "domains/d{d}.example/users/user{}.toml",
+            round % 100
+        ))
+        .unwrap();
         let text = format!("password = \"{HASH}\"\ndisplayed_name = \"Round {round}\"\n");
         v.submit(Change {
             author: "bench".into(),

@@ -263,7 +263,10 @@ pub fn generated_secrets(
         let mut bytes = vec![0u8; digits / 2];
         rand::rng().fill_bytes(&mut bytes);
         let path = model::RepoPath::parse(&format!("secrets/{secret}"))?;
-        edits.push(store::Edit::write(path, keyring.encrypt(hex::encode(bytes).as_bytes())?));
+        edits.push(store::Edit::write(
+            path,
+            keyring.encrypt(hex::encode(bytes).as_bytes())?,
+        ));
     }
     Ok(edits)
 }
@@ -302,8 +305,7 @@ async fn generate_missing_secrets(
 /// The first version: the embedded template, the generated secrets, and the files rendered from
 /// them.
 fn first_version(keyring: &secret::Keyring) -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
-    let mut files: std::collections::BTreeMap<_, _> =
-        repo_template::files()?.into_iter().collect();
+    let mut files: std::collections::BTreeMap<_, _> = repo_template::files()?.into_iter().collect();
     for edit in generated_secrets(keyring, |_| false)? {
         if let Some(content) = edit.content {
             files.insert(edit.path, content);
