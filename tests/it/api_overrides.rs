@@ -334,9 +334,10 @@ fn a_template_that_does_not_parse_or_render_is_refused_with_file_and_line_and_no
             Some(body.as_bytes().to_vec()),
         )
     };
-    // A template nothing renders yet is stored (and parsed).
+    // A template nothing renders yet is stored (and parsed). Its name is no built-in's: one that
+    // replaced the built-in `smtp/macros.j2` would be rendered with every file importing it.
     let r = put(
-        "template/smtp/macros.j2",
+        "template/smtp/site-macros.j2",
         "{% macro m(x) %}{{ x }}{% endmacro %}\n",
     );
     assert_eq!(r.status, 200, "{}", r.body);
@@ -352,10 +353,10 @@ fn a_template_that_does_not_parse_or_render_is_refused_with_file_and_line_and_no
     };
     // A syntax error, found whether or not a built-in file uses the template.
     let r = put(
-        "template/smtp/macros.j2",
+        "template/smtp/site-macros.j2",
         "{% macro m(x) %}\n{{ x }\n{% endmacro %}\n",
     );
-    refused(&r, "templates/smtp/macros.j2", 2);
+    refused(&r, "templates/smtp/site-macros.j2", 2);
 
     // An undefined name needs a render: only a template that replaces a built-in one is rendered.
     match a_builtin_template(&repo) {
@@ -421,9 +422,12 @@ fn a_template_that_does_not_parse_or_render_is_refused_with_file_and_line_and_no
     };
     assert_eq!(versions(&repo), before + extra);
     let log = git(&repo, &["log", "--format=%s", "main"]);
-    assert!(!log.contains("macros.j2 of smtp has been updated"), "{log}");
+    assert!(
+        !log.contains("site-macros.j2 of smtp has been updated"),
+        "{log}"
+    );
     assert_eq!(
-        git(&repo, &["show", "main:templates/smtp/macros.j2"]),
+        git(&repo, &["show", "main:templates/smtp/site-macros.j2"]),
         "{% macro m(x) %}{{ x }}{% endmacro %}\n"
     );
 }

@@ -244,22 +244,22 @@ fn admin_commands_manage_dkim_services_overrides_and_fetches() {
     );
 
     // Templates and Mailu's override files: text from a file or stdin, the same commands.
-    let template = dir.path().join("macros.j2");
+    let template = dir.path().join("site-macros.j2");
     std::fs::write(&template, "{% macro m(x) %}{{ x }}{% endmacro %}\n").unwrap();
     let stored = ok(&run(&[
         "template",
         "put",
         "smtp",
-        "macros.j2",
+        "site-macros.j2",
         template.to_str().unwrap(),
         "--wait",
     ]));
     assert!(stored.contains("in version "), "{stored}");
     assert_eq!(
-        ok(&run(&["template", "get", "smtp", "macros.j2"])),
+        ok(&run(&["template", "get", "smtp", "site-macros.j2"])),
         "{% macro m(x) %}{{ x }}{% endmacro %}\n"
     );
-    assert!(ok(&run(&["template", "list", "smtp"])).contains("macros.j2"));
+    assert!(ok(&run(&["template", "list", "smtp"])).contains("site-macros.j2"));
     let refused = cli(
         &server,
         &token,
@@ -269,8 +269,8 @@ fn admin_commands_manage_dkim_services_overrides_and_fetches() {
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("templates/smtp/broken.j2:2"), "{stderr}");
-    ok(&run(&["template", "delete", "smtp", "macros.j2"]));
-    assert!(!ok(&run(&["template", "list", "smtp"])).contains("macros.j2"));
+    ok(&run(&["template", "delete", "smtp", "site-macros.j2"]));
+    assert!(!ok(&run(&["template", "list", "smtp"])).contains("site-macros.j2"));
 
     ok(&cli(
         &server,
