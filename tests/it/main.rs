@@ -10,6 +10,7 @@ mod support;
 
 mod access;
 mod api_domain;
+mod api_overrides;
 mod api_user;
 mod cli_admin;
 mod crash;
