@@ -406,14 +406,29 @@ fn secret_rotate(data: &Path, secret_key: Option<PathBuf>) -> anyhow::Result<Exi
         println!("mailu-git: no secret needed re-encrypting");
         return Ok(ExitCode::SUCCESS);
     }
-    let meta = crate::store::CommitMeta::new(
-        server::server_person(),
-        "Re-encrypt the secrets to a new key",
-    );
+    let secrets = edits.len();
+    // Placeholders name each secret's blob: the rendered files change with them, in this version.
+    let mut tree = snapshot.files()?;
+    for e in &edits {
+        if let Some(c) = &e.content {
+            tree.insert(e.path.clone(), c.clone());
+        }
+    }
+    let config = crate::model::load(&tree)
+        .map_err(|problems| anyhow::anyhow!("main does not load:\n{problems}"))?;
+    let rendered = crate::render::render(&config, &tree, crate::render::Scope::Full)?;
+    let mut edits = edits;
+    edits.extend(rendered.edits);
+    let meta = crate::store::CommitMeta {
+        renderer: Some(crate::render::stamp().to_owned()),
+        ..crate::store::CommitMeta::new(
+            server::server_person(),
+            "Re-encrypt the secrets to a new key",
+        )
+    };
     let version = store.commit(head, &edits, &meta)?;
     println!(
-        "mailu-git: re-encrypted {} secret(s) in version {}",
-        edits.len(),
+        "mailu-git: re-encrypted {secrets} secret(s) in version {}",
         version.number
     );
     Ok(ExitCode::SUCCESS)
