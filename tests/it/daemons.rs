@@ -282,3 +282,39 @@ fn php_l_passes_on_valid_php_and_fails_on_a_syntax_error() {
     );
     run_check(broken.path(), "php -l /etc/roundcube/config.inc.php").assert_failure("syntax error");
 }
+
+/// A new installation (no domain, no user, every map empty) passes each daemon's own check.
+#[test]
+fn the_template_configuration_passes_every_daemon_check() {
+    if image::ensure().is_none() {
+        return;
+    }
+    let out = rendered(Fixture::Template);
+    let root = out.path();
+    run_check(&root.join("smtp"), smtp::SCRIPT).assert_success();
+    let imap = run_check(
+        &root.join("imap"),
+        // No domain holds a legacy hash, so there is no checkpassword passdb to look for.
+        &format!(
+            "{}{}",
+            imap::prepare(),
+            imap::CONFIG_CHECK.replace(
+                "grep -q 'args = /etc/dovecot/bin/legacy-checkpw' /tmp/doveconf.out\n",
+                ""
+            )
+        ),
+    );
+    imap.assert_success();
+    assert!(imap.stderr.trim().is_empty(), "{imap}");
+    let front = run_check(
+        &root.join("front"),
+        &format!("{} && nginx -t", front::MAKE_TLS),
+    );
+    front.assert_success();
+    run_check(&root.join("resolver"), "unbound-checkconf").assert_success();
+    run_check(
+        &root.join("webmail"),
+        "for f in $(find /etc/roundcube -name '*.php'); do php -l \"$f\" >/dev/null || exit 1; done",
+    )
+    .assert_success();
+}

@@ -10,7 +10,7 @@ use crate::image::{self, CheckOutput, run_check};
 use crate::support::mailu_git;
 
 /// A stand-in certificate and key where mailu-git will render the real ones.
-const MAKE_TLS: &str = "mkdir -p /etc/mailu/tls && openssl req -x509 -newkey ec \
+pub(super) const MAKE_TLS: &str = "mkdir -p /etc/mailu/tls && openssl req -x509 -newkey ec \
     -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=mail.example.com \
     -keyout /etc/mailu/tls/key.pem -out /etc/mailu/tls/cert.pem 2>/dev/null";
 

@@ -11,7 +11,7 @@ use crate::image::{self, run_check};
 
 /// What the imap container's entrypoint does before dovecot starts: the owners and modes of
 /// `services/imap.toml`, and a throwaway certificate where the TLS files will be rendered.
-fn prepare() -> String {
+pub(super) fn prepare() -> String {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo-template/services/imap.toml");
     let text = std::fs::read_to_string(&path).expect("services/imap.toml");
@@ -37,7 +37,7 @@ fn prepare() -> String {
 
 /// `doveconf -n` is silent, the settings mailu-git relies on are in effect, and every rendered
 /// sieve script compiles.
-const CONFIG_CHECK: &str = r#"
+pub(super) const CONFIG_CHECK: &str = r#"
 doveconf -n > /tmp/doveconf.out
 test "$(doveconf -h mail_location)" = "maildir:~/Maildir"
 test "$(doveconf -h ssl)" = "required"

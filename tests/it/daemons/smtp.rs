@@ -11,7 +11,7 @@ use crate::daemons::{Fixture, copy_of, rendered};
 use crate::image::{self, CheckOutput, run_check};
 use crate::support::mailu_git;
 
-const SCRIPT: &str = include_str!("smtp.sh");
+pub(super) const SCRIPT: &str = include_str!("smtp.sh");
 
 fn check(root: &Path, questions: &str) -> CheckOutput {
     let out = run_check(&root.join("smtp"), &format!("{SCRIPT}\n{questions}\n"));
