@@ -23,6 +23,7 @@ use crate::{data_dir, secret, server};
 
 mod access_token;
 mod admin;
+mod render;
 
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID: u8 = 3;
@@ -57,11 +58,21 @@ enum Command {
         #[arg(long, env = "MAILU_GIT_SECRET_KEY")]
         secret_key: Option<PathBuf>,
     },
-    /// Validate a checkout of the config repository and print every problem.
+    /// Validate a checkout of the config repository (model and templates) and print every problem.
     Check {
         /// The checkout's root folder.
         #[arg(default_value = ".")]
         dir: PathBuf,
+    },
+    /// Render a checkout's `rendered/` files exactly as the server does (preview, pre-commit).
+    Render {
+        /// The checkout's root folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Write every rendered file into this new or empty folder (`OUT/<service>/<path>`)
+        /// instead of updating `DIR/rendered/`.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// The server's access tokens, offline on the data directory (the server must be stopped).
     #[command(name = "access-token")]
@@ -246,7 +257,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(server::serve(options))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { dir } => check(&dir),
+        Command::Check { dir } => render::check(&dir),
+        Command::Render { dir, out } => render::render(&dir, out),
         Command::AccessToken { command } => access_token::run(command),
         Command::Domain {
             connection,
@@ -339,26 +351,6 @@ fn env_token(var: &str) -> anyhow::Result<Option<String>> {
         Ok(v) => Ok(Some(v)),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{var} is not valid UTF-8"),
-    }
-}
-
-/// `mailu-git check DIR`: the same validation a push gets, on a working tree.
-fn check(dir: &Path) -> anyhow::Result<ExitCode> {
-    let files =
-        crate::checkout::read(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    match crate::model::load(&files) {
-        Ok(config) => {
-            println!("{}: valid ({})", dir.display(), config.summary());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(problems) => {
-            let mut err = std::io::stderr().lock();
-            for p in problems.iter() {
-                writeln!(err, "{p}")?;
-            }
-            writeln!(err, "mailu-git: {} problem(s) found", problems.len())?;
-            Ok(ExitCode::from(EXIT_INVALID))
-        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod data_dir;
 pub mod journal;
 pub mod model;
 pub mod password;
+pub mod render;
 pub mod repo_template;
 pub mod secret;
 pub mod server;

@@ -83,7 +83,9 @@ pub enum Error {
     #[error(transparent)]
     Secret(#[from] secret::Error),
     #[error("the embedded repository template is broken: {0}")]
-    Template(#[from] model::PathError),
+    TemplatePath(#[from] model::PathError),
+    #[error("{0}")]
+    Template(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -134,7 +136,10 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     let versioner = Versioner::open(
         store.clone(),
         &data.journal(),
-        versioner::Settings::new(debounce.quiet.0, debounce.max_delay.0),
+        versioner::Settings {
+            render: Some(crate::render::builtins()),
+            ..versioner::Settings::new(debounce.quiet.0, debounce.max_delay.0)
+        },
     )
     .await?;
     log_configuration(&versioner);
@@ -221,11 +226,14 @@ fn open(root: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Op
     let store = if repo.exists() {
         Store::open(&repo)?
     } else {
-        let files = repo_template::files()?;
+        let files = first_version()?;
         let store = Store::init(
             &repo,
             &files,
-            &store::CommitMeta::new(server_person(), "Create the configuration repository"),
+            &store::CommitMeta {
+                renderer: Some(crate::render::stamp().to_owned()),
+                ..store::CommitMeta::new(server_person(), "Create the configuration repository")
+            },
         )?;
         tracing::info!(path = %repo.display(), "created the configuration repository");
         store
@@ -237,6 +245,29 @@ fn open(root: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Op
         debounce,
         keyring,
     })
+}
+
+/// The first version: the embedded template and the files rendered from it.
+fn first_version() -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
+    let files: std::collections::BTreeMap<_, _> = repo_template::files()?.into_iter().collect();
+    let config = model::load(&files).map_err(|problems| {
+        Error::Template(format!(
+            "the embedded repository template is invalid:\n{problems}"
+        ))
+    })?;
+    let rendered =
+        crate::render::render(&config, &files, crate::render::Scope::Full).map_err(|e| {
+            Error::Template(format!(
+                "the embedded repository template does not render: {e}"
+            ))
+        })?;
+    let mut all = files;
+    for edit in rendered.edits {
+        if let Some(content) = edit.content {
+            all.insert(edit.path, content);
+        }
+    }
+    Ok(all.into_iter().collect())
 }
 
 /// What [`open`] prepared for the server.

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 
 use crate::journal::{self, Journal, Record};
 use crate::model;
+use crate::render;
 use crate::store::{self, Edit, Person, Store};
 
 pub use change::Change;
@@ -63,6 +64,20 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The configuration does not render (a template fails on it).
+    #[error("the configuration does not render:\n{0}")]
+    Render(model::Diagnostics),
+    #[error("cannot read the tree to render: {0}")]
+    RenderRead(render::ReadError),
+}
+
+impl From<render::Error> for Error {
+    fn from(e: render::Error) -> Error {
+        match e {
+            render::Error::Invalid(d) => Error::Render(d),
+            render::Error::Read(e) => Error::RenderRead(e),
+        }
+    }
 }
 
 /// When and how versions are made.
@@ -74,8 +89,9 @@ pub struct Settings {
     pub max_delay: Duration,
     /// The committer of versions, and the author of versions with several authors.
     pub committer: Person,
-    /// `Mailu-Renderer`; `None` until the render module exists.
-    pub renderer: Option<String>,
+    /// The built-in templates every version is rendered with (its stamp is the `Mailu-Renderer`
+    /// trailer); `None` commits sources only (`Mailu-Renderer: none`), for tests of the write path.
+    pub render: Option<&'static render::Builtins>,
     /// How often a batch is put on a new head after a push moved main before giving up.
     pub cas_retries: u32,
     /// How many recent versions `status` and replay search for change ids.
@@ -91,7 +107,7 @@ impl Settings {
                 name: "mailu-git".into(),
                 email: "mailu-git@localhost".into(),
             },
-            renderer: None,
+            render: None,
             cas_retries: 8,
             lookback: 10_000,
         }
@@ -175,6 +191,9 @@ struct Inner {
     health: Mutex<Failures>,
     metrics: Mutex<Metrics>,
     stopped: AtomicBool,
+    /// The next version renders every file (main was made by another renderer, or moved under a
+    /// batch), not only what the batch touched.
+    render_all: AtomicBool,
 }
 
 impl Drop for Inner {
@@ -276,7 +295,26 @@ impl Versioner {
             }),
             metrics: Mutex::new(Metrics::default()),
             stopped: AtomicBool::new(false),
+            render_all: AtomicBool::new(false),
         });
+        if let Some(builtins) = inner.settings.render {
+            let store = inner.store.clone();
+            let made_by = tokio::task::spawn_blocking(move || -> Result<_, store::Error> {
+                let head = store.head()?;
+                Ok(store.history(head, 1)?.pop().and_then(|v| v.renderer))
+            })
+            .await??;
+            if made_by.as_deref() != Some(builtins.stamp()) {
+                tracing::info!(
+                    main = made_by.as_deref().unwrap_or("none"),
+                    this = builtins.stamp(),
+                    "main was rendered by another renderer; rendering every file again"
+                );
+                inner.render_all.store(true, Ordering::SeqCst);
+                // Failures are recorded (writes suspended, retried with backoff); mail goes on.
+                let _ = batch::commit_now(&inner).await;
+            }
+        }
         tokio::spawn(batch::debounce(Arc::downgrade(&inner), inner.wake.clone()));
         Ok(Versioner { inner })
     }
@@ -335,6 +373,9 @@ impl Versioner {
                 Update::Reloaded(Box::new(reloaded))
             }
         };
+        if let Some(builtins) = inner.settings.render {
+            self.check_render(builtins, &change.edits, &update).await?;
+        }
         // From here to the unlock there is no `.await`: a cancelled caller cannot leave the journal,
         // the queue and the state out of step.
         let seq = {
@@ -370,6 +411,50 @@ impl Versioner {
         });
         ack.await.map_err(Error::from)??;
         Ok(id)
+    }
+
+    /// Refuses a change that would make a template fail. Built-in templates render every valid
+    /// configuration (their tests and the daemons check that), so only changes that bring or meet
+    /// the repository's own templates are rendered here, under the writer lock: a template or Mailu
+    /// override edit, or any change while the repository has templates of its own.
+    async fn check_render(
+        &self,
+        builtins: &'static render::Builtins,
+        edits: &[Edit],
+        update: &Update,
+    ) -> Result<(), Error> {
+        let templates = model::RepoPath::parse("templates").expect("a constant valid path");
+        let plan = {
+            let state = self.state();
+            let touches_templates = edits.iter().any(|e| {
+                let p = e.path.as_str();
+                p.starts_with("templates/") || p.starts_with("mailu-overrides/")
+            });
+            let only_files = edits
+                .iter()
+                .all(|e| e.path.as_str().starts_with("overrides/"));
+            let has_templates = !only_files && !state.list(&templates)?.is_empty();
+            if !touches_templates && !has_templates {
+                return Ok(());
+            }
+            let Some(config) = state.preview(update) else {
+                return Ok(());
+            };
+            let changed: Vec<model::RepoPath> = edits.iter().map(|e| e.path.clone()).collect();
+            let view = state::WithEdits {
+                state: &state,
+                edits,
+            };
+            match render::plan(builtins, &config, &view, render::Scope::Changed(&changed)) {
+                Ok(plan) => plan,
+                Err(render::Error::Invalid(problems)) => return Err(Error::Rejected(problems)),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        match tokio::task::spawn_blocking(move || plan.render(builtins)).await? {
+            Ok(_) => Ok(()),
+            Err(problems) => Err(Error::Rejected(problems)),
+        }
     }
 
     /// Submits a change that needs no validation against the state.
@@ -560,6 +645,10 @@ impl Inner {
     /// When the debouncer should commit: the quiet period after the newest change, at most
     /// `max_delay` after the oldest acknowledged one; after a failure, the retry time.
     fn due(&self) -> Option<Instant> {
+        if self.render_all.load(Ordering::SeqCst) {
+            let retry = self.lock_health().retry_at;
+            return Some(retry.unwrap_or_else(Instant::now));
+        }
         let q = self.queue();
         let first = q.entries.front().filter(|e| e.acked)?.at;
         let last = q.entries.back()?.at;

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use tokio::time::Instant;
 use super::{Committed, Entry, Error, Inner, Layer, Settings, State};
 use crate::journal::{Journal, Record};
 use crate::model::RepoPath;
+use crate::render;
 use crate::store::{self, ChangeNote, CommitMeta, Edit, Person, Rev, Snapshot, Store};
 
 /// The first wait before retrying a failed commit; it doubles up to [`MAX_BACKOFF`].
@@ -140,6 +142,11 @@ pub(super) async fn flush(inner: &Inner) -> Result<Option<Committed>, Error> {
     commit(inner).await
 }
 
+/// Commits what is pending now (at start, when main needs rendering again).
+pub(super) async fn commit_now(inner: &Inner) -> Result<Option<Committed>, Error> {
+    commit(inner).await
+}
+
 /// Commits one batch and records a failure: it suspends writes and schedules a retry with backoff
 /// (a success clears that, in `commit_batch`).
 async fn commit(inner: &Inner) -> Result<Option<Committed>, Error> {
@@ -168,25 +175,83 @@ async fn commit(inner: &Inner) -> Result<Option<Committed>, Error> {
 
 async fn commit_batch(inner: &Inner) -> Result<Option<Committed>, Error> {
     let _one = inner.committing.lock().await;
-    let batch: Vec<Entry> = inner
-        .queue()
-        .entries
-        .iter()
-        .take_while(|e| e.acked)
-        .cloned()
-        .collect();
-    let Some(last_seq) = batch.last().map(|e| e.seq) else {
-        return Ok(None);
+    let render_all = inner.render_all.load(Ordering::SeqCst);
+    let (batch, plan) = {
+        // Under the writer lock, once the fsyncs under way are done, the state is exactly main
+        // plus every queued change: what the version's rendered files must be made from.
+        let writer = inner.writer.lock().await;
+        let mut acks = inner.acks.subscribe();
+        loop {
+            acks.borrow_and_update();
+            if inner.queue().entries.iter().all(|e| e.acked) {
+                break;
+            }
+            if inner.lock_health().journal.is_some() {
+                // The failed change is taken out under the writer lock: let that happen first.
+                drop(writer);
+                return Err(inner.available().err().unwrap_or(Error::Unavailable {
+                    reason: "the journal failed".into(),
+                }));
+            }
+            if acks.changed().await.is_err() {
+                break;
+            }
+        }
+        let batch: Vec<Entry> = inner.queue().entries.iter().cloned().collect();
+        if batch.is_empty() && !render_all {
+            return Ok(None);
+        }
+        let plan = match inner.settings.render {
+            None => None,
+            Some(builtins) => {
+                let state = inner.read_state();
+                let config = state
+                    .config()
+                    .map_err(|problems| Error::Render(problems.clone()))?;
+                let changed: Vec<RepoPath> = merged(&batch).into_iter().map(|e| e.path).collect();
+                let scope = if render_all {
+                    render::Scope::Full
+                } else {
+                    render::Scope::Changed(&changed)
+                };
+                Some(render::plan(builtins, config, &*state, scope).map_err(Error::from)?)
+            }
+        };
+        (batch, plan)
     };
+    let last_seq = batch.last().map_or(0, |e| e.seq);
     let expected = inner.read_state().base().commit();
-    let meta = meta(&inner.settings, &batch);
-    let edits = merged(&batch);
+    let meta = meta(&inner.settings, &batch, render_all);
+    let mut edits = merged(&batch);
     let started = std::time::Instant::now();
+    if let (Some(plan), Some(builtins)) = (plan, inner.settings.render) {
+        let rendered = tokio::task::spawn_blocking(move || plan.render(builtins))
+            .await?
+            .map_err(Error::Render)?;
+        for w in &rendered.warnings {
+            tracing::warn!(warning = %w, "template warning");
+        }
+        edits.extend(rendered.edits);
+    }
+    if edits.is_empty() && batch.is_empty() {
+        // Everything was already rendered as this renderer would.
+        inner.render_all.store(false, Ordering::SeqCst);
+        inner.lock_health().commit = None;
+        return Ok(None);
+    }
     let store = inner.store.clone();
     let retries = inner.settings.cas_retries;
     let (version, moved, snapshot) =
         tokio::task::spawn_blocking(move || commit_on(&store, expected, &edits, &meta, retries))
             .await??;
+    if render_all {
+        inner.render_all.store(false, Ordering::SeqCst);
+    }
+    if moved {
+        // Main moved under the batch (a push): the files rendered for the old head may not match
+        // what the new head holds. The next version renders everything.
+        inner.render_all.store(true, Ordering::SeqCst);
+    }
     crate::crash::point("after-cas");
     let committed = Committed {
         commit: version.commit,
@@ -306,14 +371,19 @@ fn merged(batch: &[Entry]) -> Vec<Edit> {
 
 /// The version's message: the single change's summary, or `N changes by a, b, c`; one
 /// `Mailu-Change` trailer per change. A single author is also the commit's author.
-fn meta(settings: &Settings, batch: &[Entry]) -> CommitMeta {
+fn meta(settings: &Settings, batch: &[Entry], render_all: bool) -> CommitMeta {
     let mut authors: Vec<&str> = Vec::new();
     for e in batch {
         if !authors.contains(&e.author.as_str()) {
             authors.push(&e.author);
         }
     }
+    let stamp = settings.render.map(|b| b.stamp().to_owned());
     let summary = match batch {
+        [] if render_all => format!(
+            "Render every file with mailu-git {}",
+            stamp.as_deref().unwrap_or("none")
+        ),
         [one] => one.summary.clone(),
         _ => {
             let shown = authors
@@ -339,7 +409,7 @@ fn meta(settings: &Settings, batch: &[Entry]) -> CommitMeta {
         author,
         committer: settings.committer.clone(),
         summary,
-        renderer: settings.renderer.clone(),
+        renderer: stamp,
         changes: batch
             .iter()
             .map(|e| ChangeNote {

@@ -153,6 +153,20 @@ impl State {
         self.overlay.retain(|_, layer| layer.seq > seq);
     }
 
+    /// The configuration as `update` would leave it (a copy; for checks before the change is taken).
+    pub(super) fn preview(&self, update: &Update) -> Option<Config> {
+        match update {
+            Update::Reloaded(c) => c.as_ref().as_ref().ok().cloned(),
+            Update::Patch(patches) => {
+                let mut config = self.config.as_ref().ok()?.clone();
+                for p in patches {
+                    patch(&mut config, p.clone());
+                }
+                Some(config)
+            }
+        }
+    }
+
     /// A copy of the overlay, for reloading on another base.
     pub(super) fn overlay(&self) -> &BTreeMap<RepoPath, Layer> {
         &self.overlay
@@ -200,6 +214,7 @@ pub(super) enum Update {
 }
 
 /// What an edit does to the configuration, when it can be patched in.
+#[derive(Clone)]
 pub(super) enum Patch {
     /// Nothing the `Config` holds (rendered files, templates, overrides, ...).
     None,
@@ -291,5 +306,55 @@ fn patch(config: &mut Config, p: Patch) {
                 config.secrets.remove(&secret);
             }
         }
+    }
+}
+
+/// Rendering reads the acknowledged tree: repository templates, overrides, secrets' ids, and the
+/// rendered files already there.
+impl crate::render::Files for State {
+    fn read(&self, path: &RepoPath) -> Result<Option<Vec<u8>>, crate::render::ReadError> {
+        Ok(State::read(self, path)?)
+    }
+    fn blob_id(&self, path: &RepoPath) -> Result<Option<ObjectId>, crate::render::ReadError> {
+        Ok(State::blob_id(self, path)?)
+    }
+    fn list(&self, dir: &RepoPath) -> Result<Vec<(RepoPath, ObjectId)>, crate::render::ReadError> {
+        Ok(State::list(self, dir)?)
+    }
+}
+
+/// The state with one change's edits laid over it, as rendering reads it.
+pub(super) struct WithEdits<'a> {
+    pub state: &'a State,
+    pub edits: &'a [Edit],
+}
+
+impl crate::render::Files for WithEdits<'_> {
+    fn read(&self, path: &RepoPath) -> Result<Option<Vec<u8>>, crate::render::ReadError> {
+        match self.edits.iter().rev().find(|e| &e.path == path) {
+            Some(e) => Ok(e.content.clone()),
+            None => Ok(self.state.read(path)?),
+        }
+    }
+    fn blob_id(&self, path: &RepoPath) -> Result<Option<ObjectId>, crate::render::ReadError> {
+        match self.edits.iter().rev().find(|e| &e.path == path) {
+            Some(e) => Ok(e.content.as_deref().map(store::blob_id)),
+            None => Ok(self.state.blob_id(path)?),
+        }
+    }
+    fn list(&self, dir: &RepoPath) -> Result<Vec<(RepoPath, ObjectId)>, crate::render::ReadError> {
+        let prefix = format!("{}/", dir.as_str());
+        let mut files: BTreeMap<RepoPath, ObjectId> = self.state.list(dir)?.into_iter().collect();
+        for e in self
+            .edits
+            .iter()
+            .filter(|e| e.path.as_str().starts_with(&prefix))
+        {
+            match &e.content {
+                Some(bytes) => files.insert(e.path.clone(), store::blob_id(bytes)),
+                None => files.remove(&e.path),
+            };
+        }
+        Ok(files.into_iter().collect())
     }
 }

@@ -4,6 +4,7 @@
 // Test code may panic on unexpected errors: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fixtures;
 mod support;
 
 mod access;
@@ -13,6 +14,7 @@ mod cli_admin;
 mod crash;
 mod mailu_api;
 mod openapi;
+mod render_snapshots;
 mod secret;
 mod serve;
 mod write;

@@ -31,7 +31,9 @@ fn first_start_creates_the_repository_and_answers_health() {
     if have_tool("git") {
         let log = git(&repo, &["log", "--format=%H%n%B", "main"]);
         assert!(log.contains("Mailu-Version: 1"), "{log}");
-        assert!(log.contains("Mailu-Renderer: none"), "{log}");
+        // Version 1 already holds the rendered files, stamped with this binary's renderer.
+        assert!(log.contains("Mailu-Renderer: 0."), "{log}");
+        assert!(!log.contains("Mailu-Renderer: none"), "{log}");
         assert_eq!(
             health["commit"].as_str().unwrap(),
             log.lines().next().unwrap()

@@ -1,0 +1,40 @@
+//! Rendering: the files each container gets, made from the model by minijinja templates and kept
+//! under `rendered/<service>/<absolute path>` in every version.
+//!
+//! `builtin.rs`: the templates embedded from the project's `templates/` and the renderer's stamp;
+//! `manifest.rs`: which files a service gets and what each reads; `context.rs`: what a template
+//! sees; `engine.rs`: the minijinja environment (strict, fueled for repository templates, errors
+//! with file and line); `plan.rs`: which files a change renders again, and the render into edits;
+//! `files.rs`: read access to a tree. No IO beyond reading the tree it is given; callers commit.
+//! The template contract is `docs/rendering.md`.
+
+mod builtin;
+mod context;
+mod engine;
+mod files;
+mod filters;
+mod manifest;
+mod plan;
+
+#[cfg(test)]
+mod tests;
+
+pub use builtin::{Builtins, builtins};
+pub use files::{Files, ReadError};
+pub use manifest::{FileSpec, Manifest, Per, Read};
+pub use plan::{Error, Plan, Rendered, Scope, plan};
+
+use crate::model::Config;
+
+/// This binary's `Mailu-Renderer` stamp.
+pub fn stamp() -> &'static str {
+    builtins().stamp()
+}
+
+/// Plans and renders `scope` in one go (for callers that hold no lock: `mailu-git render`, tests).
+pub fn render(config: &Config, files: &dyn Files, scope: Scope<'_>) -> Result<Rendered, Error> {
+    let b = builtins();
+    plan(b, config, files, scope)?
+        .render(b)
+        .map_err(Error::Invalid)
+}

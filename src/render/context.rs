@@ -1,0 +1,488 @@
+//! What a template sees: views of the model with every field present (defaults filled, optional
+//! values `none`), so templates run with strict undefined and a typo fails instead of rendering an
+//! empty string. The views are owned minijinja values, built under the caller's lock and rendered
+//! outside it. Not here: which files get which context (`plan`).
+
+use std::collections::BTreeMap;
+
+use minijinja::Value;
+use minijinja::value::Serde;
+use serde::Serialize;
+
+use super::manifest::{FileSpec, Read};
+use crate::model::alias::Alias;
+use crate::model::config::DomainEntry;
+use crate::model::user::{Fetch, Token, User};
+use crate::model::{Config, DomainName, Email, Localpart, SecretRef};
+use crate::password::Hash;
+
+/// Looks up the blob id of a secret, for its placeholder.
+pub type SecretIds<'a> = &'a dyn Fn(&SecretRef) -> Option<gix::ObjectId>;
+
+/// The names every template sees.
+pub fn common(config: &Config, service: &str) -> BTreeMap<&'static str, Value> {
+    let s = &config.settings;
+    let mut c = BTreeMap::new();
+    c.insert("settings", Value::from(Serde(s)));
+    c.insert(
+        "hostname",
+        Value::from(s.hostname().map(|h| h.to_string()).unwrap_or_default()),
+    );
+    c.insert("postmaster", Value::from(s.postmaster().to_string()));
+    c.insert("service", Value::from(service.to_owned()));
+    c.insert(
+        "derived",
+        Value::from(Serde(Derived {
+            http_body_limit: s.http_body_limit(),
+            webmail_max_filesize_mib: s.webmail_max_filesize_mib(),
+            tls_enabled: s.tls_enabled(),
+            session_cookie_secure: s.session_cookie_secure(),
+        })),
+    );
+    c
+}
+
+/// Values derived from several settings, computed once here rather than in every template.
+#[derive(Serialize)]
+struct Derived {
+    http_body_limit: u64,
+    webmail_max_filesize_mib: u64,
+    tls_enabled: bool,
+    session_cookie_secure: bool,
+}
+
+/// The context of a global file: the common names and what its `reads` declare.
+pub fn global(
+    config: &Config,
+    service: &str,
+    spec: &FileSpec,
+    secrets: SecretIds<'_>,
+    mailu_overrides: &BTreeMap<String, String>,
+) -> Value {
+    let mut c = common(config, service);
+    if spec.reads(Read::Domains) {
+        let domains: Vec<DomainView> = config
+            .domains
+            .iter()
+            .map(|(name, e)| DomainView::new(name, e))
+            .collect();
+        c.insert("domains", Value::from(Serde(domains)));
+    }
+    if spec.reads(Read::Relays) {
+        let relays: Vec<RelayView> = config
+            .relays
+            .iter()
+            .map(|(name, r)| RelayView {
+                name: name.to_string(),
+                unicode: name.to_unicode(),
+                comment: r.comment.clone(),
+                target: r.smtp.to_string(),
+                transport: r.smtp.postfix_transport(name),
+            })
+            .collect();
+        c.insert("relays", Value::from(Serde(relays)));
+    }
+    if spec.reads(Read::Services) {
+        c.insert("services", Value::from(Serde(&config.services)));
+    }
+    if spec.reads(Read::Fetches) {
+        let mut fetches = Vec::new();
+        for (domain, e) in &config.domains {
+            for (local, user) in &e.users {
+                let email = Email {
+                    local: local.clone(),
+                    domain: domain.clone(),
+                };
+                fetches.extend(
+                    user.fetches
+                        .iter()
+                        .map(|f| FetchView::new(&email, f, secrets)),
+                );
+            }
+        }
+        c.insert("fetches", Value::from(Serde(fetches)));
+    }
+    if spec.reads(Read::Secrets) {
+        let known: BTreeMap<String, String> = config
+            .secrets
+            .iter()
+            .filter_map(|r| secrets(r).map(|id| (r.to_string(), placeholder(r, &id))))
+            .collect();
+        let known = std::sync::Arc::new(known);
+        let k = known.clone();
+        c.insert(
+            "secret",
+            Value::from_function(move |kind: String, name: String| {
+                k.get(&format!("{kind}/{name}")).cloned().ok_or_else(|| {
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("secret `{kind}/{name}` does not exist (secrets/{kind}/{name})"),
+                    )
+                })
+            }),
+        );
+        c.insert(
+            "has_secret",
+            Value::from_function(move |kind: String, name: String| {
+                known.contains_key(&format!("{kind}/{name}"))
+            }),
+        );
+    }
+    if spec.reads(Read::MailuOverrides) {
+        c.insert("mailu_overrides", Value::from(Serde(mailu_overrides)));
+    }
+    Value::from(c)
+}
+
+/// The context of a per-domain file.
+pub fn domain(
+    config: &Config,
+    service: &str,
+    name: &DomainName,
+    entry: &DomainEntry,
+    secrets: SecretIds<'_>,
+) -> Value {
+    let mut c = common(config, service);
+    let view = FullDomainView {
+        base: DomainView::new(name, entry),
+        dkim_key: dkim_key(name, secrets),
+        users: entry
+            .users
+            .iter()
+            .map(|(l, u)| UserView::new(name, l, u, secrets))
+            .collect(),
+        aliases: aliases(name, entry),
+    };
+    c.insert("domain", Value::from(Serde(view)));
+    Value::from(c)
+}
+
+/// The context of a per-user file.
+pub fn user(
+    config: &Config,
+    service: &str,
+    name: &DomainName,
+    entry: &DomainEntry,
+    local: &Localpart,
+    user: &User,
+    secrets: SecretIds<'_>,
+) -> Value {
+    let mut c = common(config, service);
+    let view = UserDomainView {
+        base: DomainView::new(name, entry),
+        dkim_key: dkim_key(name, secrets),
+    };
+    c.insert("domain", Value::from(Serde(view)));
+    c.insert(
+        "user",
+        Value::from(Serde(UserView::new(name, local, user, secrets))),
+    );
+    Value::from(c)
+}
+
+fn placeholder(secret: &SecretRef, id: &gix::ObjectId) -> String {
+    crate::secret::placeholder(secret, id)
+}
+
+fn dkim_key(name: &DomainName, secrets: SecretIds<'_>) -> Option<String> {
+    let r = SecretRef::new("dkim", name.as_str()).ok()?;
+    secrets(&r).map(|id| placeholder(&r, &id))
+}
+
+#[derive(Serialize)]
+struct DomainView {
+    name: String,
+    unicode: String,
+    comment: String,
+    max_users: i64,
+    max_aliases: i64,
+    max_quota_bytes: u64,
+    signup_enabled: bool,
+    anonmail_enabled: bool,
+    alternatives: Vec<String>,
+    managers: Vec<String>,
+    dkim_public_key: String,
+}
+
+impl DomainView {
+    fn new(name: &DomainName, e: &DomainEntry) -> DomainView {
+        let d = &e.domain;
+        let mut alternatives: Vec<String> = d.alternatives.iter().map(|a| a.to_string()).collect();
+        alternatives.sort();
+        DomainView {
+            name: name.to_string(),
+            unicode: name.to_unicode(),
+            comment: d.comment.clone(),
+            max_users: d.max_users,
+            max_aliases: d.max_aliases,
+            max_quota_bytes: d.max_quota_bytes,
+            signup_enabled: d.signup_enabled,
+            anonmail_enabled: d.anonmail_enabled,
+            alternatives,
+            managers: d.managers.iter().map(|m| m.to_string()).collect(),
+            dkim_public_key: d.dkim_public_key.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FullDomainView {
+    #[serde(flatten)]
+    base: DomainView,
+    dkim_key: Option<String>,
+    users: Vec<UserView>,
+    aliases: Vec<AliasView>,
+}
+
+#[derive(Serialize)]
+struct UserDomainView {
+    #[serde(flatten)]
+    base: DomainView,
+    dkim_key: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RelayView {
+    name: String,
+    unicode: String,
+    comment: String,
+    target: String,
+    transport: String,
+}
+
+#[derive(Serialize)]
+struct UserView {
+    email: String,
+    localpart: String,
+    comment: String,
+    password: String,
+    password_dovecot: Option<String>,
+    password_legacy: Option<String>,
+    quota_bytes: u64,
+    global_admin: bool,
+    enabled: bool,
+    enable_imap: bool,
+    enable_pop: bool,
+    allow_spoofing: bool,
+    forward_enabled: bool,
+    forward_destination: Vec<String>,
+    forward_keep: bool,
+    reply_enabled: bool,
+    reply_subject: String,
+    reply_body: String,
+    reply_startdate: String,
+    reply_enddate: String,
+    displayed_name: String,
+    spam_enabled: bool,
+    spam_mark_as_read: bool,
+    spam_threshold: u8,
+    change_pw_next_login: bool,
+    tokens: Vec<TokenView>,
+    fetches: Vec<FetchView>,
+}
+
+/// The hash as dovecot reads it, and the legacy hash when dovecot cannot.
+fn hash_forms(raw: &str) -> (Option<String>, Option<String>) {
+    match Hash::parse(raw) {
+        Ok(h) if h.is_legacy() => (None, Some(raw.to_owned())),
+        Ok(h) => (h.dovecot(), None),
+        // The model refuses such files; nothing usable to render.
+        Err(_) => (None, None),
+    }
+}
+
+impl UserView {
+    fn new(domain: &DomainName, local: &Localpart, u: &User, secrets: SecretIds<'_>) -> UserView {
+        let email = Email {
+            local: local.clone(),
+            domain: domain.clone(),
+        };
+        let (password_dovecot, password_legacy) = hash_forms(&u.password);
+        UserView {
+            email: email.to_string(),
+            localpart: local.to_string(),
+            comment: u.comment.clone(),
+            password: u.password.clone(),
+            password_dovecot,
+            password_legacy,
+            quota_bytes: u.quota_bytes,
+            global_admin: u.global_admin,
+            enabled: u.enabled,
+            enable_imap: u.enable_imap,
+            enable_pop: u.enable_pop,
+            allow_spoofing: u.allow_spoofing,
+            forward_enabled: u.forward_enabled,
+            forward_destination: u
+                .forward_destination
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
+            forward_keep: u.forward_keep,
+            reply_enabled: u.reply_enabled,
+            reply_subject: u.reply_subject.clone(),
+            reply_body: u.reply_body.clone(),
+            reply_startdate: u.reply_startdate.to_string(),
+            reply_enddate: u.reply_enddate.to_string(),
+            displayed_name: u.displayed_name.clone(),
+            spam_enabled: u.spam_enabled,
+            spam_mark_as_read: u.spam_mark_as_read,
+            spam_threshold: u.spam_threshold,
+            change_pw_next_login: u.change_pw_next_login,
+            tokens: u.tokens.iter().map(TokenView::new).collect(),
+            fetches: u
+                .fetches
+                .iter()
+                .map(|f| FetchView::new(&email, f, secrets))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TokenView {
+    id: String,
+    comment: String,
+    ip: Vec<String>,
+    password: String,
+    password_dovecot: Option<String>,
+    password_legacy: Option<String>,
+    created: Option<String>,
+}
+
+impl TokenView {
+    fn new(t: &Token) -> TokenView {
+        let (password_dovecot, password_legacy) = hash_forms(&t.password);
+        TokenView {
+            id: t.id.to_string(),
+            comment: t.comment.clone(),
+            ip: t.ip.iter().map(|c| c.to_string()).collect(),
+            password: t.password.clone(),
+            password_dovecot,
+            password_legacy,
+            created: t.created.map(|d| d.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FetchView {
+    id: String,
+    user: String,
+    protocol: crate::model::user::Protocol,
+    host: String,
+    port: u16,
+    tls: bool,
+    username: String,
+    keep: bool,
+    scan: bool,
+    invisible: bool,
+    folders: Vec<String>,
+    password: Option<String>,
+}
+
+impl FetchView {
+    fn new(user: &Email, f: &Fetch, secrets: SecretIds<'_>) -> FetchView {
+        let password = SecretRef::new("fetch", &f.id.to_string())
+            .ok()
+            .and_then(|r| secrets(&r).map(|id| placeholder(&r, &id)));
+        FetchView {
+            id: f.id.to_string(),
+            user: user.to_string(),
+            protocol: f.protocol,
+            host: f.host.clone(),
+            port: f.port,
+            tls: f.tls,
+            username: f.username.clone(),
+            keep: f.keep,
+            scan: f.scan,
+            invisible: f.invisible,
+            folders: f.folders.clone(),
+            password,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AliasView {
+    email: String,
+    localpart: String,
+    destination: Vec<String>,
+    wildcard: bool,
+    disabled: bool,
+    comment: String,
+    hostname: String,
+    pattern: Option<String>,
+}
+
+/// The aliases in Mailu's precedence (`Alias.resolve`): exact ones first, then wildcards by the
+/// length of their pattern, longest first.
+fn aliases(domain: &DomainName, e: &DomainEntry) -> Vec<AliasView> {
+    let mut all: Vec<(&Localpart, &Alias)> = e.aliases.iter().collect();
+    all.sort_by(|(la, a), (lb, b)| {
+        a.wildcard.cmp(&b.wildcard).then_with(|| {
+            let (na, nb) = (la.as_str().chars().count(), lb.as_str().chars().count());
+            if a.wildcard {
+                nb.cmp(&na).then_with(|| la.cmp(lb))
+            } else {
+                la.cmp(lb)
+            }
+        })
+    });
+    all.into_iter()
+        .map(|(local, a)| AliasView {
+            email: format!("{local}@{domain}"),
+            localpart: local.to_string(),
+            destination: a.destination.iter().map(|d| d.to_string()).collect(),
+            wildcard: a.wildcard,
+            disabled: a.disabled,
+            comment: a.comment.clone(),
+            hostname: a.hostname.clone(),
+            pattern: a
+                .wildcard
+                .then(|| like_pattern(local.as_str(), domain.as_str())),
+        })
+        .collect()
+}
+
+/// An SQL `LIKE` localpart as a regular expression over the whole address (POSIX ERE and PCRE).
+pub fn like_pattern(local: &str, domain: &str) -> String {
+    let mut re = String::from("^");
+    for c in local.chars() {
+        match c {
+            '%' => re.push_str(".*"),
+            '_' => re.push('.'),
+            c => re.push_str(&regex_escape(&c.to_string())),
+        }
+    }
+    re.push('@');
+    re.push_str(&regex_escape(domain));
+    re.push('$');
+    re
+}
+
+/// Escapes the characters special in POSIX ERE and PCRE.
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.^$|?*+()[]{}/".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_the_whole_address() {
+        assert_eq!(
+            like_pattern("sales%", "example.com"),
+            "^sales.*@example\\.com$"
+        );
+        assert_eq!(like_pattern("a_b.c", "x.y"), "^a.b\\.c@x\\.y$");
+        assert_eq!(like_pattern("%", "x.y"), "^.*@x\\.y$");
+    }
+}
