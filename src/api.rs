@@ -100,12 +100,29 @@ pub fn router(ctx: Context) -> Router {
         .route("/settings", get(settings::get).patch(settings::patch))
         .route("/change/{id}", get(write::change))
         .route("/pending", get(write::pending))
-        .route("/override/{service}", get(overrides::get_all))
+        // The three trees an operator changes files through (`overrides.rs`); files up to 4 MiB.
+        .route("/override/{service}", get(overrides::file::get_all))
         .route(
             "/override/{service}/{*path}",
-            get(overrides::get_one)
-                .put(overrides::put)
-                .delete(overrides::delete)
+            get(overrides::file::get_one)
+                .put(overrides::file::put)
+                .delete(overrides::file::delete)
+                .layer(DefaultBodyLimit::max(overrides::LIMIT)),
+        )
+        .route("/template/{service}", get(overrides::template::get_all))
+        .route(
+            "/template/{service}/{*file}",
+            get(overrides::template::get_one)
+                .put(overrides::template::put)
+                .delete(overrides::template::delete)
+                .layer(DefaultBodyLimit::max(overrides::LIMIT)),
+        )
+        .route("/mailu-override", get(overrides::mailu::get_all))
+        .route(
+            "/mailu-override/{dir}/{*file}",
+            get(overrides::mailu::get_one)
+                .put(overrides::mailu::put)
+                .delete(overrides::mailu::delete)
                 .layer(DefaultBodyLimit::max(overrides::LIMIT)),
         )
         .route("/fetch", get(fetch::get_all).post(fetch::post))

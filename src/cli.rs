@@ -8,7 +8,7 @@
 //! configuration is invalid (every problem printed as `file:line: field: message`).
 //!
 //! The admin commands (`domain`, `alternative`, `relay`, `manager`, `dkim`, `user`, `alias`,
-//! `fetch`, `settings`, `service`, `override`, `pending`, `change`) go through the REST API (`admin`); the others work on local files.
+//! `fetch`, `settings`, `service`, `override`, `template`, `mailu-override`, `pending`, `change`) go through the REST API (`admin`); the others work on local files.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -155,7 +155,22 @@ enum Command {
         #[command(flatten)]
         connection: admin::Connection,
         #[command(subcommand)]
-        command: admin::service::OverrideCommand,
+        command: admin::overrides::OverrideCommand,
+    },
+    /// The repository's templates, replacing a service's built-in ones (through the REST API).
+    Template {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::overrides::TemplateCommand,
+    },
+    /// Mailu's override files (postfix.cf, nginx/*.conf, ...), with Mailu's meaning (through the
+    /// REST API).
+    MailuOverride {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::overrides::MailuOverrideCommand,
     },
     /// The changes acknowledged by the server but not yet in a version.
     Pending {
@@ -291,7 +306,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Override {
             connection,
             command,
-        } => admin::service::overrides(&admin::Session::open(connection)?, command),
+        } => admin::overrides::overrides(&admin::Session::open(connection)?, command),
+        Command::Template {
+            connection,
+            command,
+        } => admin::overrides::templates(&admin::Session::open(connection)?, command),
+        Command::MailuOverride {
+            connection,
+            command,
+        } => admin::overrides::mailu_overrides(&admin::Session::open(connection)?, command),
         Command::User {
             connection,
             command,
@@ -383,14 +406,29 @@ fn secret_rotate(data: &Path, secret_key: Option<PathBuf>) -> anyhow::Result<Exi
         println!("mailu-git: no secret needed re-encrypting");
         return Ok(ExitCode::SUCCESS);
     }
-    let meta = crate::store::CommitMeta::new(
-        server::server_person(),
-        "Re-encrypt the secrets to a new key",
-    );
+    let secrets = edits.len();
+    // Placeholders name each secret's blob: the rendered files change with them, in this version.
+    let mut tree = snapshot.files()?;
+    for e in &edits {
+        if let Some(c) = &e.content {
+            tree.insert(e.path.clone(), c.clone());
+        }
+    }
+    let config = crate::model::load(&tree)
+        .map_err(|problems| anyhow::anyhow!("main does not load:\n{problems}"))?;
+    let rendered = crate::render::render(&config, &tree, crate::render::Scope::Full)?;
+    let mut edits = edits;
+    edits.extend(rendered.edits);
+    let meta = crate::store::CommitMeta {
+        renderer: Some(crate::render::stamp().to_owned()),
+        ..crate::store::CommitMeta::new(
+            server::server_person(),
+            "Re-encrypt the secrets to a new key",
+        )
+    };
     let version = store.commit(head, &edits, &meta)?;
     println!(
-        "mailu-git: re-encrypted {} secret(s) in version {}",
-        edits.len(),
+        "mailu-git: re-encrypted {secrets} secret(s) in version {}",
         version.number
     );
     Ok(ExitCode::SUCCESS)

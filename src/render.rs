@@ -20,6 +20,7 @@ mod plan;
 mod tests;
 
 pub use builtin::{Builtins, builtins};
+pub use engine::check_syntax;
 pub use files::{Files, ReadError};
 pub use manifest::{FileSpec, Manifest, Per, Read};
 pub use plan::{Error, Plan, Rendered, Scope, plan};

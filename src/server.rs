@@ -142,6 +142,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         },
     )
     .await?;
+    generate_missing_secrets(&versioner, &keyring).await?;
     log_configuration(&versioner);
     if let Some(token) = generated {
         // Printed once, on stdout (not the log, which may be shipped elsewhere); only its hash is kept.
@@ -226,7 +227,7 @@ fn open(root: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Op
     let store = if repo.exists() {
         Store::open(&repo)?
     } else {
-        let files = first_version()?;
+        let files = first_version(&keyring)?;
         let store = Store::init(
             &repo,
             &files,
@@ -247,9 +248,69 @@ fn open(root: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Op
     })
 }
 
-/// The first version: the embedded template and the files rendered from it.
-fn first_version() -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
-    let files: std::collections::BTreeMap<_, _> = repo_template::files()?.into_iter().collect();
+/// The secrets the server makes itself (`settings/secret_key`, `webmail/roundcube_key`) that `has`
+/// says are missing, random and encrypted to the server's key.
+pub fn generated_secrets(
+    keyring: &secret::Keyring,
+    has: impl Fn(&model::SecretRef) -> bool,
+) -> Result<Vec<store::Edit>, Error> {
+    use rand::RngCore;
+    let mut edits = Vec::new();
+    for (secret, digits) in model::settings::secrets::generated() {
+        if has(&secret) {
+            continue;
+        }
+        let mut bytes = vec![0u8; digits / 2];
+        rand::rng().fill_bytes(&mut bytes);
+        let path = model::RepoPath::parse(&format!("secrets/{secret}"))?;
+        edits.push(store::Edit::write(
+            path,
+            keyring.encrypt(hex::encode(bytes).as_bytes())?,
+        ));
+    }
+    Ok(edits)
+}
+
+/// A repository made before a generated secret existed gets it now, as one change.
+async fn generate_missing_secrets(
+    versioner: &Versioner,
+    keyring: &secret::Keyring,
+) -> Result<(), Error> {
+    let edits = {
+        let state = versioner.state();
+        let Ok(config) = state.config() else {
+            return Ok(());
+        };
+        generated_secrets(keyring, |s| config.secrets.contains(s))?
+    };
+    if edits.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = edits
+        .iter()
+        .map(|e| &e.path.as_str()["secrets/".len()..])
+        .collect();
+    let summary = format!("Generate the secret {}", names.join(", "));
+    tracing::info!(%summary, "generating missing secrets");
+    versioner
+        .submit(versioner::Change {
+            author: "mailu-git".into(),
+            summary,
+            edits,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The first version: the embedded template, the generated secrets, and the files rendered from
+/// them.
+fn first_version(keyring: &secret::Keyring) -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
+    let mut files: std::collections::BTreeMap<_, _> = repo_template::files()?.into_iter().collect();
+    for edit in generated_secrets(keyring, |_| false)? {
+        if let Some(content) = edit.content {
+            files.insert(edit.path, content);
+        }
+    }
     let config = model::load(&files).map_err(|problems| {
         Error::Template(format!(
             "the embedded repository template is invalid:\n{problems}"

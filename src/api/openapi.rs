@@ -115,10 +115,18 @@ pub struct PageQuery {
         service::get_one,
         service::patch,
         service::token,
-        overrides::get_all,
-        overrides::get_one,
-        overrides::put,
-        overrides::delete,
+        overrides::file::get_all,
+        overrides::file::get_one,
+        overrides::file::put,
+        overrides::file::delete,
+        overrides::template::get_all,
+        overrides::template::get_one,
+        overrides::template::put,
+        overrides::template::delete,
+        overrides::mailu::get_all,
+        overrides::mailu::get_one,
+        overrides::mailu::put,
+        overrides::mailu::delete,
         fetch::get_all,
         fetch::post,
         fetch::get_one,
@@ -262,7 +270,7 @@ mod tests {
         assert_eq!(doc.info.version, env!("CARGO_PKG_VERSION"));
         let mut ids = std::collections::BTreeSet::new();
         for (path, item) in &doc.paths.paths {
-            let ops = [&item.get, &item.post, &item.patch, &item.delete];
+            let ops = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
             for op in ops.into_iter().flatten() {
                 let id = op.operation_id.clone().expect("every operation has an id");
                 assert!(ids.insert(id.clone()), "{id} twice ({path})");

@@ -1,5 +1,5 @@
 //! The command-line admin: `mailu-git domain|alternative|relay|manager|user|alias|fetch|dkim|
-//! settings|service|override|pending|change ...`, each a thin layer over one REST API path through [`crate::client`]. This module holds
+//! settings|service|override|template|mailu-override|pending|change ...`, each a thin layer over one REST API path through [`crate::client`]. This module holds
 //! what every such command shares: the connection options (`--server`, `--token`), `--json` and
 //! `--wait`, printing answers (tables for people, the server's JSON as is for scripts) and reading
 //! passwords (from the terminal without echo, or from stdin; never from argv, which every user of
@@ -16,6 +16,7 @@ use crate::client::{self, Client, Wait};
 
 pub mod domain;
 pub mod fetch;
+pub mod overrides;
 pub mod service;
 pub mod settings;
 pub mod user;

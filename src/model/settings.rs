@@ -106,6 +106,7 @@ impl FileType for Settings {
         self.mailbox.validate(problems);
         self.outbound.validate(problems);
         self.network.validate(problems);
+        self.features.validate(problems);
         self.tls.validate(problems);
         self.web.validate(problems);
         self.auth.validate(problems);
@@ -207,6 +208,17 @@ pub mod secrets {
     /// it. Generated at first run.
     pub fn secret_key() -> SecretRef {
         SecretRef::new("settings", "secret_key").expect("a valid constant secret name")
+    }
+
+    /// Roundcube's `des_key` (Mailu's `ROUNDCUBE_KEY`): encrypts IMAP passwords in webmail sessions.
+    /// Generated at first run.
+    pub fn roundcube_key() -> SecretRef {
+        SecretRef::new("webmail", "roundcube_key").expect("a valid constant secret name")
+    }
+
+    /// The secrets the server generates when they are missing, with their length in hex digits.
+    pub fn generated() -> [(SecretRef, usize); 2] {
+        [(secret_key(), 64), (roundcube_key(), 32)]
     }
 
     /// Mailu's `RELAYPASSWORD`: the password for `outbound.relay_user`.

@@ -37,15 +37,7 @@ impl Engine {
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_recursion_limit(RECURSION_LIMIT);
         env.set_fuel(fuel);
-        match SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(true)
-            .keep_trailing_newline(true)
-            .build()
-        {
-            Ok(syntax) => env.set_syntax(syntax),
-            Err(e) => tracing::error!(error = %e, "cannot configure the template syntax"),
-        }
+        set_syntax(&mut env);
         let loader_repo = repo.clone();
         env.set_loader(move |name: &str| {
             if let Some(builtin) = name.strip_prefix("builtin:") {
@@ -117,6 +109,42 @@ impl Engine {
             message: format!("{message} (while rendering {output})"),
         }
     }
+}
+
+/// The whitespace rules of every template (`docs/rendering.md`), for rendering and for checks.
+fn set_syntax(env: &mut Environment<'_>) {
+    match SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+    {
+        Ok(syntax) => env.set_syntax(syntax),
+        Err(e) => tracing::error!(error = %e, "cannot configure the template syntax"),
+    }
+}
+
+/// Parses repository template `<service>/<file>` without rendering it. Only templates a built-in
+/// file uses (by replacing it, or through an include) are rendered before a write is acknowledged;
+/// this catches a syntax error in any other one (a macro file not imported yet) where it is made,
+/// with the file and line, instead of at the later write that starts using it.
+pub fn check_syntax(name: &str, source: &str) -> Result<(), Diagnostic> {
+    let mut env = Environment::new();
+    set_syntax(&mut env);
+    env.template_from_named_str(name, source)
+        .map(|_| ())
+        .map_err(|e| {
+            let mut message = e.kind().to_string();
+            if let Some(detail) = e.detail() {
+                message = format!("{message}: {detail}");
+            }
+            Diagnostic {
+                file: format!("templates/{name}"),
+                line: e.line().and_then(|l| u32::try_from(l).ok()),
+                field: None,
+                message,
+            }
+        })
 }
 
 /// The file a template name stands for: the repository's `templates/...` when it supplies it, else

@@ -5,6 +5,9 @@ use minijinja::Environment;
 
 use super::context::regex_escape;
 
+pub mod smtp;
+
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter("regex_escape", |s: String| regex_escape(&s));
+    smtp::register(env);
 }

@@ -305,3 +305,20 @@ fn secrets_are_placeholders_and_warnings_are_collected() {
     assert_eq!(out.warnings[0].file, "builtin:smtp/s.j2");
     assert_eq!(out.warnings[0].message, "careful");
 }
+
+#[test]
+fn a_syntax_error_is_found_without_rendering_and_undefined_names_are_left_to_the_render() {
+    let err = check_syntax("smtp/macros.j2", "ok\n{% if x %}\nno end\n").unwrap_err();
+    assert_eq!(err.file, "templates/smtp/macros.j2");
+    assert!(err.line.is_some(), "{err}");
+    assert!(err.message.contains("syntax error"), "{err}");
+    let err = check_syntax("smtp/x.j2", "a\n{{ 1 + }}\n").unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+    // Names are only known when a context exists: a parse cannot tell a typo.
+    check_syntax("smtp/x.j2", "{{ no_such_name }}\n").unwrap();
+    check_syntax(
+        "smtp/main.cf.j2",
+        "{% extends \"builtin:smtp/main.cf.j2\" %}{% block x %}y{% endblock %}",
+    )
+    .unwrap();
+}

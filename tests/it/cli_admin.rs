@@ -243,6 +243,61 @@ fn admin_commands_manage_dkim_services_overrides_and_fetches() {
         Some(1)
     );
 
+    // Templates and Mailu's override files: text from a file or stdin, the same commands.
+    let template = dir.path().join("site-macros.j2");
+    std::fs::write(&template, "{% macro m(x) %}{{ x }}{% endmacro %}\n").unwrap();
+    let stored = ok(&run(&[
+        "template",
+        "put",
+        "smtp",
+        "site-macros.j2",
+        template.to_str().unwrap(),
+        "--wait",
+    ]));
+    assert!(stored.contains("in version "), "{stored}");
+    assert_eq!(
+        ok(&run(&["template", "get", "smtp", "site-macros.j2"])),
+        "{% macro m(x) %}{{ x }}{% endmacro %}\n"
+    );
+    assert!(ok(&run(&["template", "list", "smtp"])).contains("site-macros.j2"));
+    let refused = cli(
+        &server,
+        &token,
+        &["template", "put", "smtp", "broken.j2"],
+        "ok\n{% if %}\n",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("templates/smtp/broken.j2:2"), "{stderr}");
+    ok(&run(&["template", "delete", "smtp", "site-macros.j2"]));
+    assert!(!ok(&run(&["template", "list", "smtp"])).contains("site-macros.j2"));
+
+    ok(&cli(
+        &server,
+        &token,
+        &["mailu-override", "put", "postfix/postfix.cf"],
+        "smtpd_delay_reject = yes\n",
+    ));
+    assert_eq!(
+        ok(&run(&["mailu-override", "get", "postfix/postfix.cf"])),
+        "smtpd_delay_reject = yes\n"
+    );
+    let listed = ok(&run(&["mailu-override", "list"]));
+    assert!(
+        listed.starts_with("PATH") && listed.contains("postfix/postfix.cf"),
+        "{listed}"
+    );
+    let refused = run(&[
+        "mailu-override",
+        "put",
+        "clamav/x.conf",
+        source.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("snappymail"));
+    ok(&run(&["mailu-override", "delete", "postfix/postfix.cf"]));
+    assert!(!ok(&run(&["mailu-override", "list"])).contains("postfix.cf"));
+
     // Fetched accounts: the remote password from stdin, never shown again.
     ok(&cli(
         &server,

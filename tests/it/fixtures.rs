@@ -9,6 +9,8 @@ use crate::support::mailu_git;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fixture {
+    /// The configuration of a new installation (`config-repo-template/`): no domain at all.
+    Template,
     Small,
     Large,
 }
@@ -23,6 +25,7 @@ pub fn small_dir() -> PathBuf {
 /// The checkout folder of a fixture (the large one is generated once per test process).
 pub fn dir(f: Fixture) -> PathBuf {
     match f {
+        Fixture::Template => Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo-template"),
         Fixture::Small => small_dir(),
         Fixture::Large => {
             static LARGE: OnceLock<tempfile::TempDir> = OnceLock::new();

@@ -5,13 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fixtures;
+mod image;
 mod support;
 
 mod access;
 mod api_domain;
+mod api_overrides;
 mod api_user;
 mod cli_admin;
 mod crash;
+mod daemons;
 mod mailu_api;
 mod openapi;
 mod render_snapshots;

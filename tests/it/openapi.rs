@@ -20,6 +20,16 @@ const ROUTES: &[(&str, &[&str])] = &[
         "/api/v1/override/{service}/{path}",
         &["get", "put", "delete"],
     ),
+    ("/api/v1/template/{service}", &["get"]),
+    (
+        "/api/v1/template/{service}/{file}",
+        &["get", "put", "delete"],
+    ),
+    ("/api/v1/mailu-override", &["get"]),
+    (
+        "/api/v1/mailu-override/{dir}/{file}",
+        &["get", "put", "delete"],
+    ),
     ("/api/v1/fetch", &["get", "post"]),
     ("/api/v1/fetch/{id}", &["get", "patch", "delete"]),
     ("/api/v1/secret/recipient", &["get"]),

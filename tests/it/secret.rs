@@ -101,7 +101,8 @@ fn an_operator_encrypts_a_secret_commits_it_and_a_rotation_keeps_it_readable() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("re-encrypted 1 secret(s) in version 2"),
+        // The relay password and the two secrets the server generated at first start.
+        stdout.contains("re-encrypted 3 secret(s) in version 2"),
         "{stdout}"
     );
 
@@ -121,9 +122,24 @@ fn an_operator_encrypts_a_secret_commits_it_and_a_rotation_keeps_it_readable() {
     // Each rotation makes a new current key, so the secret moves once more.
     let again = mailu_git(&["secret", "rotate", "--data", data_arg], tmp.path());
     assert!(
-        String::from_utf8_lossy(&again.stdout).contains("re-encrypted 1 secret(s) in version 3")
+        String::from_utf8_lossy(&again.stdout).contains("re-encrypted 3 secret(s) in version 3")
     );
     git(&repo, &["fsck", "--strict"]);
+
+    // The rendered files name each secret's new blob: the rotation's version renders them too.
+    let after = tmp.path().join("after");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            repo.to_str().unwrap(),
+            after.to_str().unwrap(),
+        ],
+    );
+    let render = mailu_git(&["render", after.to_str().unwrap()], &after);
+    let out = String::from_utf8_lossy(&render.stdout);
+    assert!(out.contains(": 0 file(s) written, 0 removed"), "{out}");
 }
 
 /// Runs a command with `input` on its standard input.

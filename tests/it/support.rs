@@ -79,6 +79,14 @@ impl TestServer {
         server
     }
 
+    /// Starts a server on `data`, prepared beforehand inside `tmp` (offline tokens, say); `tmp`
+    /// lives as long as the server.
+    pub fn start_in(tmp: tempfile::TempDir, data: &Path) -> TestServer {
+        let mut server = TestServer::start_on(data);
+        server._tmp = Some(tmp);
+        server
+    }
+
     /// Starts a server on `data` (which may exist) and waits until it listens.
     pub fn start_on(data: &Path) -> TestServer {
         TestServer::start_with(data, &[])

@@ -40,7 +40,7 @@ pub struct Features {
     pub admin: bool,
     /// Expose the REST API at `web.api_path`.
     pub api: bool,
-    /// Webmail: "roundcube", "snappymail" or "none".
+    /// Webmail: "roundcube" or "none" ("snappymail", Mailu's other choice, is not available).
     pub webmail: Webmail,
     /// Calendars and contacts: "radicale" or "none".
     pub webdav: Webdav,
@@ -57,6 +57,19 @@ impl Default for Features {
             webdav: Webdav::None,
             antivirus: Antivirus::None,
         }
+    }
+}
+
+impl Features {
+    pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
+        // Mailu's value still parses, so an imported mailu.env gets this message rather than an
+        // unknown-variant error; Debian bookworm has no snappymail package for the image.
+        check(
+            problems,
+            self.webmail != Webmail::Snappymail,
+            "features.webmail",
+            "\"snappymail\" is not available in mailu-git (its image has Roundcube only); use \"roundcube\" or \"none\"",
+        );
     }
 }
 
@@ -282,4 +295,34 @@ fn is_http_url(url: &str) -> bool {
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
     rest.is_some_and(|r| !r.is_empty() && !r.contains(char::is_whitespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_of(features: &Features) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        features.validate(&mut problems);
+        problems
+    }
+
+    #[test]
+    fn snappymail_is_refused_naming_the_key() {
+        let features = Features {
+            webmail: Webmail::Snappymail,
+            ..Features::default()
+        };
+        let problems = problems_of(&features);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "features.webmail");
+        assert!(problems[0].message.contains("snappymail"), "{problems:?}");
+        for webmail in [Webmail::Roundcube, Webmail::None] {
+            let features = Features {
+                webmail,
+                ..Features::default()
+            };
+            assert_eq!(problems_of(&features), []);
+        }
+    }
 }

@@ -1,0 +1,3 @@
+# example.com
+alice@example.com OK
+bob@example.com OK
