@@ -52,6 +52,15 @@ fn configtest_and_dump(root: &Path) -> crate::image::CheckOutput {
     )
 }
 
+/// The body of the block `name { ... }` of a dump (keys come in no fixed order).
+fn block<'a>(dump: &'a str, name: &str) -> &'a str {
+    let start = dump
+        .find(&format!("{name} {{\n"))
+        .unwrap_or_else(|| panic!("no block {name} in:\n{dump}"));
+    let rest = &dump[start..];
+    &rest[..rest.find('}').unwrap_or(rest.len())]
+}
+
 /// The text between `== name` and the next `== ` line of a dump.
 fn section<'a>(out: &'a str, name: &str) -> &'a str {
     let start = out
@@ -78,12 +87,11 @@ fn rspamd_accepts_the_small_fixture_and_reads_what_was_meant() {
         ("example.com", "example.com"),
         ("example.net", "example.com"),
     ] {
-        let entry = format!(
-            "{domain} {{\n        path = \"/etc/rspamd/dkim/{key}.key\";\n        selector = \"dkim\";"
-        );
+        let entry = block(dkim, domain);
         assert!(
-            dkim.contains(&entry),
-            "dkim_signing lacks {domain}:\n{check}"
+            entry.contains(&format!("path = \"/etc/rspamd/dkim/{key}.key\";"))
+                && entry.contains("selector = \"dkim\";"),
+            "dkim_signing's {domain}: {entry:?}\n{check}"
         );
     }
     assert!(!dkim.contains("example.org"), "{check}");
@@ -371,4 +379,116 @@ fn mailu_overrides_are_merged_copied_replaced_or_ignored_as_in_mailu() {
     assert!(!again.contains("it's.map"), "{check}");
     assert!(again.contains("dkim_signing.conf"), "{check}");
     assert!(again.contains("local_domains.map"), "{check}");
+}
+
+/// Renders `checkout` with the real `mailu-git render`, returning the output folder and its
+/// warnings (stderr).
+fn render_with_warnings(checkout: &Path) -> (tempfile::TempDir, String) {
+    let out = tempfile::tempdir().unwrap();
+    let o = mailu_git(
+        &[
+            "render",
+            checkout.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        checkout,
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{stderr}");
+    (out, stderr)
+}
+
+#[test]
+fn optional_scanners_ipv6_relaynets_and_dmarc_reports_when_switched_on() {
+    if image::ensure().is_none() {
+        return;
+    }
+    let checkout = fixtures::copy_of(Fixture::Small, |root| {
+        let path = root.join("mailu.toml");
+        let settings = std::fs::read_to_string(&path).unwrap();
+        let edited = settings
+            .replace("antivirus = \"none\"", "antivirus = \"clamav\"")
+            .replace(
+                "antivirus_action = \"discard\"",
+                "antivirus_action = \"reject\"",
+            )
+            .replace("scan_macros = false", "scan_macros = true")
+            .replace(
+                "# subnet6 = \"fd00:1234::/64\"",
+                "subnet6 = \"fd00:1234::/64\"",
+            )
+            .replace("relaynets = []", "relaynets = [\"10.1.0.0/16\"]")
+            .replace("send_reports = false", "send_reports = true")
+            .replace(
+                "site_name = \"Mailu\"",
+                "site_name = \"Mail \\\"and\\\" more\"",
+            );
+        assert_eq!(
+            edited.matches(" = ").count(),
+            settings.matches(" = ").count()
+        );
+        assert!(
+            !edited.contains("# subnet6"),
+            "mailu.toml changed its comments"
+        );
+        std::fs::write(path, edited).unwrap();
+    });
+    // clamav without its service, and macro scanning without an oletools service: both said.
+    let (_, warnings) = render_with_warnings(checkout.path());
+    assert!(
+        warnings.contains("services/antivirus.toml is missing or disabled"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("no enabled oletools service"),
+        "{warnings}"
+    );
+
+    let service = checkout.path().join("services/antivirus.toml");
+    let text = std::fs::read_to_string(&service).unwrap();
+    std::fs::write(&service, text.replace("enabled = false", "enabled = true")).unwrap();
+    let (out, warnings) = render_with_warnings(checkout.path());
+    assert!(!warnings.contains("services/antivirus.toml"), "{warnings}");
+
+    let check = run_check(
+        &antispam_root(out.path()),
+        &format!(
+            "{PREPARE}rspamadm configtest\n\
+             for section in antivirus external_services composites dmarc options worker; do\n\
+               echo \"== $section\"; rspamadm configdump \"$section\" 2>/dev/null\n\
+             done\n"
+        ),
+    );
+    check.assert_success();
+    assert!(check.stdout.contains("syntax OK"), "{check}");
+    let antivirus = section(&check.stdout, "antivirus");
+    assert!(
+        antivirus.contains("servers = \"antivirus:3310\";"),
+        "{check}"
+    );
+    assert!(antivirus.contains("action = \"reject\";"), "{check}");
+    assert!(
+        section(&check.stdout, "external_services").contains("servers = \"oletools:11343\";"),
+        "{check}"
+    );
+    assert!(
+        section(&check.stdout, "composites").contains("OLETOOLS_MACRO_MRAPTOR {"),
+        "{check}"
+    );
+    let dmarc = section(&check.stdout, "dmarc");
+    assert!(dmarc.contains("enabled = true;"), "{check}");
+    assert!(
+        dmarc.contains("org_name = \"Mail \\\"and\\\" more\";"),
+        "{check}"
+    );
+    assert!(dmarc.contains("smtp_port = 10025;"), "{check}");
+    let options = section(&check.stdout, "options");
+    for net in ["\"fd00:1234::/64\",", "\"10.1.0.0/16\","] {
+        assert!(options.contains(net), "local_addrs lacks {net}: {check}");
+    }
+    assert!(
+        section(&check.stdout, "worker").contains("\"fd00:1234::/64\",\n    ]"),
+        "the controller trusts the IPv6 subnet: {check}"
+    );
 }

@@ -3,9 +3,9 @@
 # on every refresh, before rspamd reloads.
 set -eu
 
-# rspamd resolves the services it talks to when it reads its configuration; later lookups go to the
-# DNS resolver, which does not know the stack's names. Wait (a minute at most) until Docker's DNS
-# knows them, so that an antispam started before its neighbours does not run without them.
+# rspamd resolves the services it talks to when it reads its configuration, and without the
+# resolver's address it has no DNS at all. Wait (a minute at most) until Docker's DNS knows them,
+# so that an antispam started before its neighbours does not start without them.
 waited=0
 for name in resolver redis; do
   until getent hosts "$name" >/dev/null 2>&1; do
