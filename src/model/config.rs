@@ -112,6 +112,12 @@ impl Config {
         self.fetches.get(id)
     }
 
+    /// The users who hold fetched accounts, in address order (from the index: O(fetches), not
+    /// O(users)).
+    pub fn fetch_owners(&self) -> BTreeSet<&Email> {
+        self.fetches.values().collect()
+    }
+
     /// Whether mail to `email` has somewhere to go, when its domain is local: a user, an alias, a
     /// wildcard alias that matches, or (for `local+tag`) any of those for `local`. `None` when the
     /// domain is not local, so the address is external and anything goes.

@@ -86,18 +86,12 @@ pub fn global(
         c.insert("services", Value::from(Serde(&config.services)));
     }
     if spec.reads(Read::Fetches) {
+        // Through the index of fetch owners: a user change re-renders the files that read
+        // fetches, and walking every user would make that O(users).
         let mut fetches = Vec::new();
-        for (domain, e) in &config.domains {
-            for (local, user) in &e.users {
-                let email = Email {
-                    local: local.clone(),
-                    domain: domain.clone(),
-                };
-                fetches.extend(
-                    user.fetches
-                        .iter()
-                        .map(|f| FetchView::new(&email, f, secrets)),
-                );
+        for email in config.fetch_owners() {
+            if let Some(user) = config.user(email) {
+                fetches.extend(user.fetches.iter().map(|f| FetchView::new(email, f, secrets)));
             }
         }
         c.insert("fetches", Value::from(Serde(fetches)));
