@@ -173,6 +173,12 @@ enum Command {
         #[command(subcommand)]
         command: SecretCommand,
     },
+    /// Run by the server's `git receive-pack` as a push hook; not for people.
+    #[command(hide = true)]
+    Hook {
+        /// `pre-receive` or `proc-receive`.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +264,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { dir } => render::check(&dir),
+        Command::Hook { name } => Ok(crate::githttp::hook::run(&name)),
         Command::Render { dir, out } => render::render(&dir, out),
         Command::AccessToken { command } => access_token::run(command),
         Command::Domain {

@@ -16,6 +16,40 @@ use crate::model::Diagnostic;
 /// Templates nest at most this deep (includes, macros, recursion).
 const RECURSION_LIMIT: usize = 100;
 
+fn set_syntax(env: &mut Environment<'_>) {
+    match SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+    {
+        Ok(syntax) => env.set_syntax(syntax),
+        Err(e) => tracing::error!(error = %e, "cannot configure the template syntax"),
+    }
+}
+
+/// Parses a repository template without rendering it: a push must not bring a template that does
+/// not compile, even one that no file uses yet (it would fail the day one does).
+pub fn check_syntax(file: &str, source: &str) -> Result<(), Diagnostic> {
+    let mut env = Environment::new();
+    set_syntax(&mut env);
+    match env.template_from_named_str(file, source) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let mut message = e.kind().to_string();
+            if let Some(detail) = e.detail() {
+                message = format!("{message}: {detail}");
+            }
+            Err(Diagnostic {
+                file: file.to_owned(),
+                line: e.line().and_then(|l| u32::try_from(l).ok()),
+                field: None,
+                message,
+            })
+        }
+    }
+}
+
 /// One service's environment and the warnings its templates raised.
 pub struct Engine {
     pub env: Environment<'static>,
@@ -37,15 +71,7 @@ impl Engine {
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_recursion_limit(RECURSION_LIMIT);
         env.set_fuel(fuel);
-        match SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(true)
-            .keep_trailing_newline(true)
-            .build()
-        {
-            Ok(syntax) => env.set_syntax(syntax),
-            Err(e) => tracing::error!(error = %e, "cannot configure the template syntax"),
-        }
+        set_syntax(&mut env);
         let loader_repo = repo.clone();
         env.set_loader(move |name: &str| {
             if let Some(builtin) = name.strip_prefix("builtin:") {

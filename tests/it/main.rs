@@ -14,6 +14,7 @@ mod api_user;
 mod cli_admin;
 mod crash;
 mod daemons;
+mod githttp;
 mod mailu_api;
 mod openapi;
 mod render_snapshots;
