@@ -57,6 +57,12 @@ enum Command {
         /// The secret key file (age identities, mode 0600), if not `<data>/secret.key`; never generated.
         #[arg(long, env = "MAILU_GIT_SECRET_KEY")]
         secret_key: Option<PathBuf>,
+        /// The largest pack a `git push` may send, in bytes.
+        #[arg(long, env = "MAILU_GIT_MAX_PACK", default_value_t = crate::githttp::MAX_PACK)]
+        git_max_pack: u64,
+        /// How long one git request (a clone, a push) may run, e.g. `10m`.
+        #[arg(long, env = "MAILU_GIT_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+        git_timeout: std::time::Duration,
     },
     /// Validate a checkout of the config repository (model and templates) and print every problem.
     Check {
@@ -252,11 +258,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             listen,
             secret_key,
+            git_max_pack,
+            git_timeout,
         } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let mut options = server::Options::new(data, listen);
             options.secret_key = secret_key;
+            options.git.max_pack = git_max_pack;
+            options.git.timeout = git_timeout;
             // Read from the environment only, never from arguments, which other users can see.
             options.admin_token = env_token("MAILU_GIT_ADMIN_TOKEN")?;
             options.worker_token = env_token("MAILU_GIT_WORKER_TOKEN")?;

@@ -269,6 +269,17 @@ fn bad_pushes_are_refused_with_every_problem_and_leave_nothing() {
         |d| write(d, "templates/front/loop.j2", b"ok\n{% for x in %}\n"),
         &["remote: templates/front/loop.j2:2: syntax error"],
     );
+    refused(
+        &fx,
+        &dir,
+        |d| {
+            let placeholder = format!("@@mailu-secret:relay/nope:{}@@", "0".repeat(40));
+            write(d, "overrides/front/etc/pw.conf", placeholder.as_bytes())
+        },
+        &[
+            "remote: rendered/front/etc/pw.conf: names the secret `relay/nope`, which does not exist",
+        ],
+    );
     // A rendered file edited by hand (one the server made for an override).
     write(&dir, "overrides/front/etc/extra.conf", b"# mine\n");
     fx.ok(&dir, &["add", "-A"]);
@@ -464,4 +475,66 @@ fn api_writes_and_pushes_race_and_every_version_is_whole() {
         assert_rendered_exactly(&fx, &check);
     }
     git(&fx.repo(), &["fsck", "--strict", "--no-dangling"]);
+}
+
+#[test]
+fn gzip_bodies_protocol_v2_and_the_pack_limit() {
+    if !have_tool("git") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = TestServer::launch_with(
+        &data,
+        &["--git-max-pack", "20000"],
+        &[("MAILU_GIT_ADMIN_TOKEN", ADMIN)],
+    );
+    let fx = Fixture { server, home: tmp };
+    // A v2 `ls-refs` command, gzipped, as git sends large fetch requests.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"0014command=ls-refs\n0000").unwrap();
+    let body = gz.finish().unwrap();
+    let url = format!("{}/config.git/git-upload-pack", fx.server.url);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, text) = runtime.block_on(async {
+        let reply = ::reqwest::Client::new()
+            .post(&url)
+            .basic_auth("anyone", Some(ADMIN))
+            .header("Git-Protocol", "version=2")
+            .header("Content-Encoding", "gzip")
+            .header("Content-Type", "application/x-git-upload-pack-request")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (reply.status().as_u16(), reply.text().await.unwrap())
+    });
+    assert_eq!(status, 200);
+    assert!(text.contains("refs/heads/main"), "{text}");
+
+    // A pack past --git-max-pack is refused and leaves nothing.
+    let dir = fx.clone("big", &[]);
+    // Incompressible bytes (xorshift), so the pack is as large as the file.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..200_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    write(&dir, "overrides/front/etc/big.bin", &noise);
+    fx.ok(&dir, &["add", "-A"]);
+    fx.ok(&dir, &["commit", "-q", "-m", "big"]);
+    let before = fx.server_head();
+    let err = fx.fails(&dir, &["push", "origin", "main"]);
+    assert!(
+        err.contains("maximum allowed size") || err.contains("unpack"),
+        "{err}"
+    );
+    assert_eq!(fx.server_head(), before);
 }
