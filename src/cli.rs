@@ -63,6 +63,12 @@ enum Command {
         /// How long one git request (a clone, a push) may run, e.g. `10m`.
         #[arg(long, env = "MAILU_GIT_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
         git_timeout: std::time::Duration,
+        /// Repack the repository once this many loose objects exist.
+        #[arg(long, env = "MAILU_GIT_REPACK_LOOSE", default_value_t = 2000)]
+        repack_loose: usize,
+        /// Repack the whole repository into one pack this often, e.g. `6h`.
+        #[arg(long, env = "MAILU_GIT_REPACK_EVERY", default_value = "6h", value_parser = humantime::parse_duration)]
+        repack_every: std::time::Duration,
     },
     /// Validate a checkout of the config repository (model and templates) and print every problem.
     Check {
@@ -260,6 +266,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secret_key,
             git_max_pack,
             git_timeout,
+            repack_loose,
+            repack_every,
         } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -267,6 +275,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             options.secret_key = secret_key;
             options.git.max_pack = git_max_pack;
             options.git.timeout = git_timeout;
+            options.repack.loose_limit = repack_loose;
+            options.repack.every = repack_every;
             // Read from the environment only, never from arguments, which other users can see.
             options.admin_token = env_token("MAILU_GIT_ADMIN_TOKEN")?;
             options.worker_token = env_token("MAILU_GIT_WORKER_TOKEN")?;

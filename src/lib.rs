@@ -16,6 +16,7 @@ pub mod journal;
 pub mod model;
 pub mod password;
 pub mod render;
+pub mod repack;
 pub mod repo_template;
 pub mod secret;
 pub mod server;

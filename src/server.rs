@@ -46,6 +46,8 @@ pub struct Options {
     pub auth_failure_window: Duration,
     /// The limits of git over HTTP (pack size, time, push queue).
     pub git: githttp::Options,
+    /// When the repository is repacked.
+    pub repack: crate::repack::Settings,
 }
 
 impl Options {
@@ -60,6 +62,7 @@ impl Options {
             auth_failures: AUTH_FAILURES,
             auth_failure_window: AUTH_FAILURE_WINDOW,
             git: githttp::Options::default(),
+            repack: crate::repack::Settings::default(),
         }
     }
 }
@@ -187,6 +190,11 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         data.hook_socket(),
         options.git.clone(),
     )?;
+    tokio::spawn(crate::repack::run(
+        versioner.clone(),
+        data.repo(),
+        options.repack.clone(),
+    ));
     let state = AppState {
         store,
         versioner: versioner.clone(),

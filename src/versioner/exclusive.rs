@@ -45,6 +45,11 @@ impl Exclusive {
 }
 
 impl Versioner {
+    /// Changes whenever a version is made (by a batch or a push).
+    pub fn versions(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.versions.subscribe()
+    }
+
     /// Commits every pending change, then runs `f` with the writers held off and nothing pending;
     /// if main moved meanwhile, loads the state on the new head before releasing the locks.
     pub async fn exclusive<F, Fut, T>(&self, f: F) -> Result<T, Error>

@@ -538,3 +538,57 @@ fn gzip_bodies_protocol_v2_and_the_pack_limit() {
     );
     assert_eq!(fx.server_head(), before);
 }
+
+/// The loose objects `git count-objects` reports in the server's repository.
+fn loose(fx: &Fixture) -> u64 {
+    let out = git(&fx.repo(), &["count-objects", "-v"]);
+    out.lines()
+        .find_map(|l| l.strip_prefix("count: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn loose_objects_are_packed_once_they_pile_up() {
+    if !have_tool("git") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = TestServer::launch_with(
+        &data,
+        &["--repack-loose", "20"],
+        &[("MAILU_GIT_ADMIN_TOKEN", ADMIN)],
+    );
+    let fx = Fixture { server, home: tmp };
+    for n in 0..10 {
+        let reply = request(
+            "POST",
+            &format!("{}/api/v1/domain?wait=true", fx.server.url),
+            ADMIN,
+            Some(json!({"name": format!("p{n}.example.net")})),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    // Each version leaves a few loose objects; past 20 the server packs them (polled, not timed).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while loose(&fx) >= 20 {
+        assert!(std::time::Instant::now() < deadline, "never repacked");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let packs = std::fs::read_dir(fx.repo().join("objects/pack"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "pack")
+        })
+        .count();
+    assert!(packs >= 1);
+    fx.clone("after", &[]);
+    git(&fx.repo(), &["fsck", "--strict", "--no-dangling"]);
+}
