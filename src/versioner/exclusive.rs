@@ -116,3 +116,61 @@ impl Versioner {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{alias, fixture, open, p};
+    use crate::store::{CommitMeta, Edit, Person};
+
+    #[tokio::test]
+    async fn exclusive_commits_what_is_pending_and_sees_main_moved_under_it() {
+        let (dir, store) = fixture();
+        let versioner = open(dir.path(), &store, 3600, 3600).await;
+        versioner.submit(alias("sales", "api")).await.unwrap();
+        let moved = versioner
+            .exclusive(|ex| async move {
+                // Nothing pending: the acknowledged change is in a version already.
+                let base = {
+                    let state = ex.state();
+                    assert_eq!(state.overlaid(), 0);
+                    assert!(
+                        state
+                            .read(&p("domains/example.com/aliases/sales.toml"))
+                            .unwrap()
+                            .is_some()
+                    );
+                    state.base().commit()
+                };
+                assert_eq!(ex.store().head().unwrap(), base);
+                let meta = CommitMeta::new(
+                    Person {
+                        name: "pusher".into(),
+                        email: "p@localhost".into(),
+                    },
+                    "a push",
+                );
+                let edit = Edit::write(
+                    p("domains/example.com/aliases/team.toml"),
+                    "destination = [\"alice@example.com\"]\n",
+                );
+                ex.store().commit(base, &[edit], &meta).unwrap().commit
+            })
+            .await
+            .unwrap();
+        // The state lies on the commit made inside, before any writer sees it.
+        let state = versioner.state();
+        assert_eq!(state.base().commit(), moved);
+        assert!(
+            state
+                .read(&p("domains/example.com/aliases/team.toml"))
+                .unwrap()
+                .is_some()
+        );
+        let config = state.config().unwrap();
+        assert!(
+            config.summary().to_string().contains("2 aliases"),
+            "{}",
+            config.summary()
+        );
+    }
+}
