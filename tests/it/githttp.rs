@@ -111,6 +111,19 @@ fn write(dir: &Path, file: &str, content: &[u8]) {
     std::fs::write(path, content).unwrap();
 }
 
+/// Incompressible bytes (xorshift), so a pack is as large as the file.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// `mailu-git render` on a checkout changes nothing: its `rendered/` agrees with its sources.
 fn assert_rendered_exactly(fx: &Fixture, dir: &Path) {
     let out = mailu_git(&["render", dir.to_str().unwrap()], dir);
@@ -141,6 +154,8 @@ fn clone_fetch_push_and_tags() {
         "message_size_limit = 12345678",
     );
     write(&v2, "overrides/front/etc/extra.conf", b"# mine\n");
+    // Past axum's default body limit (2 MiB), which must not apply to git's routes.
+    write(&v2, "overrides/front/etc/big.bin", &noise(3 << 20));
     fx.ok(&v2, &["add", "-A"]);
     fx.ok(&v2, &["commit", "-q", "-m", "Smaller messages"]);
     let pushed = fx.ok(&v2, &["rev-parse", "HEAD"]).trim().to_owned();
@@ -517,16 +532,7 @@ fn gzip_bodies_protocol_v2_and_the_pack_limit() {
 
     // A pack past --git-max-pack is refused and leaves nothing.
     let dir = fx.clone("big", &[]);
-    // Incompressible bytes (xorshift), so the pack is as large as the file.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let noise: Vec<u8> = (0..200_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = noise(200_000);
     write(&dir, "overrides/front/etc/big.bin", &noise);
     fx.ok(&dir, &["add", "-A"]);
     fx.ok(&dir, &["commit", "-q", "-m", "big"]);
