@@ -63,6 +63,9 @@ enum Command {
         /// How long one git request (a clone, a push) may run, e.g. `10m`.
         #[arg(long, env = "MAILU_GIT_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
         git_timeout: std::time::Duration,
+        /// How long a push waits for the one running before it gets 503, e.g. `30s`.
+        #[arg(long, env = "MAILU_GIT_PUSH_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
+        git_push_wait: std::time::Duration,
         /// Repack the repository once this many loose objects exist.
         #[arg(long, env = "MAILU_GIT_REPACK_LOOSE", default_value_t = 2000)]
         repack_loose: usize,
@@ -266,6 +269,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secret_key,
             git_max_pack,
             git_timeout,
+            git_push_wait,
             repack_loose,
             repack_every,
         } => {
@@ -275,6 +279,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             options.secret_key = secret_key;
             options.git.max_pack = git_max_pack;
             options.git.timeout = git_timeout;
+            options.git.push_wait = git_push_wait;
             options.repack.loose_limit = repack_loose;
             options.repack.every = repack_every;
             // Read from the environment only, never from arguments, which other users can see.

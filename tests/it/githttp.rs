@@ -598,3 +598,83 @@ fn loose_objects_are_packed_once_they_pile_up() {
     fx.clone("after", &[]);
     git(&fx.repo(), &["fsck", "--strict", "--no-dangling"]);
 }
+
+#[test]
+fn a_second_push_waits_then_gets_503_with_retry_after() {
+    use std::io::Write;
+    if !have_tool("git") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = TestServer::launch_with(
+        &data,
+        &["--git-push-wait", "1s"],
+        &[("MAILU_GIT_ADMIN_TOKEN", ADMIN)],
+    );
+    let fx = Fixture { server, home: tmp };
+    let dir = fx.clone("second", &[]);
+    fx.ok(&dir, &["commit", "-q", "--allow-empty", "-m", "second"]);
+    // A first push whose body never ends holds the one push slot.
+    let host = fx.server.url.trim_start_matches("http://");
+    let mut first = std::net::TcpStream::connect(host).unwrap();
+    let auth = base64_basic(ADMIN);
+    write!(
+        first,
+        "POST /config.git/git-receive-pack HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\n\
+         Content-Type: application/x-git-receive-pack-request\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    first.flush().unwrap();
+    // Wait until the server holds the slot: a push then gets 503 (after --git-push-wait).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let err =
+            String::from_utf8_lossy(&fx.git(&dir, &["push", "origin", "main"]).stderr).into_owned();
+        if err.contains("503") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never 503: {err}");
+    }
+    let url = format!("{}/config.git/git-receive-pack", fx.server.url);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let retry = runtime.block_on(async {
+        let reply = ::reqwest::Client::new()
+            .post(&url)
+            .basic_auth("x", Some(ADMIN))
+            .body("0000")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 503);
+        reply
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned())
+    });
+    assert!(retry.is_some());
+    // Once the first ends, pushes go through again.
+    write!(first, "0\r\n\r\n").unwrap();
+    drop(first);
+    loop {
+        if fx
+            .git(&dir, &["push", "-q", "origin", "main"])
+            .status
+            .success()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot was never released"
+        );
+    }
+}
+
+fn base64_basic(token: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("x:{token}"))
+}
