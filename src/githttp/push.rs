@@ -137,13 +137,6 @@ fn validate(
 ) -> Result<(Diagnostics, Option<Prepared>), store::Error> {
     let mut problems = Diagnostics::default();
     let zero = ObjectId::null(gix::hash::Kind::Sha1);
-    let Some(quarantine) = quarantine else {
-        // Nothing was sent (only deletions): no quarantine, nothing to read.
-        for u in updates {
-            check_deletion(u, &mut problems);
-        }
-        return Ok((problems, None));
-    };
     let view = store.quarantine(quarantine)?;
     let mut prepared = None;
     let mut versions: Option<HashSet<ObjectId>> = None;
@@ -181,7 +174,7 @@ fn validate(
                             new,
                             edits,
                             summary: view.summary(new)?,
-                            migrated: listing(quarantine),
+                            migrated: quarantine.map(listing).unwrap_or_default(),
                         })
                     }
                     Err(found) => found.0.into_iter().for_each(|d| problems.push(d)),

@@ -43,20 +43,23 @@ impl Drop for Quarantine {
 impl Store {
     /// A view of the repository that also sees the objects in `quarantine` (the absolute path git
     /// gives hooks in `GIT_QUARANTINE_PATH`, which must lie in this repository's `objects/`).
-    pub fn quarantine(&self, quarantine: &Path) -> Result<Quarantine, Error> {
+    /// `None`: a push that sent no objects (git made no quarantine), the repository alone.
+    pub fn quarantine(&self, quarantine: Option<&Path>) -> Result<Quarantine, Error> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let objects = self.path.join("objects");
-        let inside = quarantine
-            .canonicalize()
-            .ok()
-            .zip(objects.canonicalize().ok())
-            .is_some_and(|(q, o)| q.starts_with(&o) && q != o);
-        if !inside {
-            return Err(Error::Io {
-                action: "use a quarantine outside the repository's objects",
-                path: quarantine.to_owned(),
-                source: std::io::Error::other("not a quarantine of this repository"),
-            });
+        if let Some(quarantine) = quarantine {
+            let inside = quarantine
+                .canonicalize()
+                .ok()
+                .zip(objects.canonicalize().ok())
+                .is_some_and(|(q, o)| q.starts_with(&o) && q != o);
+            if !inside {
+                return Err(Error::Io {
+                    action: "use a quarantine outside the repository's objects",
+                    path: quarantine.to_owned(),
+                    source: std::io::Error::other("not a quarantine of this repository"),
+                });
+            }
         }
         let view = self.path.join(VIEWS).join(format!(
             "{}-{}",
@@ -65,7 +68,10 @@ impl Store {
         ));
         let info = view.join("info");
         std::fs::create_dir_all(&info).map_err(Error::io("create a push view", &info))?;
-        let alternates = format!("{}\n{}\n", quarantine.display(), objects.display());
+        let alternates = match quarantine {
+            Some(q) => format!("{}\n{}\n", q.display(), objects.display()),
+            None => format!("{}\n", objects.display()),
+        };
         let file = info.join("alternates");
         let mut made = Quarantine {
             repo: self.repo.clone(),

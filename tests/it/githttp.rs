@@ -322,6 +322,12 @@ fn bad_pushes_are_refused_with_every_problem_and_leave_nothing() {
     );
     let err = fx.fails(&dir, &["push", "origin", ":main"]);
     assert!(err.contains("deleting main is refused"), "{err}");
+    // A rewind to a commit the server has (no objects sent, so no quarantine).
+    let err = fx.fails(&dir, &["push", "-f", "origin", "origin/main~1:main"]);
+    assert!(
+        err.contains("remote: refs/heads/main: not a fast-forward"),
+        "{err}"
+    );
     fx.ok(&dir, &["reset", "-q", "--hard", "origin/main"]);
 
     // No token, a wrong token, a read-only token.
