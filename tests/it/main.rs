@@ -15,6 +15,7 @@ mod cli_admin;
 mod crash;
 mod daemons;
 mod githttp;
+mod githttp_limits;
 mod mailu_api;
 mod openapi;
 mod render_snapshots;
