@@ -141,9 +141,11 @@ fn a_second_push_waits_then_gets_503_with_retry_after() {
     )
     .unwrap();
     first.flush().unwrap();
-    // Wait until the server holds the slot: a push then gets 503 (after --git-push-wait).
+    // Once the server holds the slot, a push gets 503 (after --git-push-wait). Should a push slip
+    // in before the first request is handled, it succeeds; another commit then tries again.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
+        fx.ok(&dir, &["commit", "-q", "--allow-empty", "-m", "again"]);
         let err =
             String::from_utf8_lossy(&fx.git(&dir, &["push", "origin", "main"]).stderr).into_owned();
         if err.contains("503") {
