@@ -32,6 +32,8 @@ struct Prepared {
     old: ObjectId,
     new: ObjectId,
     edits: Vec<Edit>,
+    /// What templates said with `warn()`: shown to the pusher, not a refusal.
+    warnings: Vec<Diagnostic>,
     summary: String,
     /// The quarantine's files, relative to `objects/` once git migrated them.
     migrated: Vec<PathBuf>,
@@ -90,7 +92,11 @@ async fn pre_receive(
     match checked {
         Ok(Ok((problems, prepared))) if problems.is_empty() => (
             Reply {
-                messages: Vec::new(),
+                messages: prepared
+                    .iter()
+                    .flat_map(|p| &p.warnings)
+                    .map(|w| format!("mailu-git: warning: {w}"))
+                    .collect(),
                 ok: true,
                 results: Vec::new(),
             },
@@ -168,11 +174,12 @@ fn validate(
             } else {
                 let files = view.snapshot(new)?.files()?;
                 match check_tree(head, &files)? {
-                    Ok(edits) => {
+                    Ok(rendered) => {
                         prepared = Some(Prepared {
                             old,
                             new,
-                            edits,
+                            edits: rendered.edits,
+                            warnings: rendered.warnings,
                             summary: view.summary(new)?,
                             migrated: quarantine.map(listing).unwrap_or_default(),
                         })
@@ -241,7 +248,7 @@ fn check_deletion(u: &Update, problems: &mut Diagnostics) {
 fn check_tree(
     head: &Snapshot,
     files: &BTreeMap<RepoPath, Vec<u8>>,
-) -> Result<Result<Vec<Edit>, Diagnostics>, store::Error> {
+) -> Result<Result<render::Rendered, Diagnostics>, store::Error> {
     let config = match model::load(files) {
         Ok(c) => c,
         Err(problems) => return Ok(Err(problems)),
@@ -315,7 +322,7 @@ fn check_tree(
         }
     }
     if problems.is_empty() {
-        Ok(Ok(rendered.edits))
+        Ok(Ok(rendered))
     } else {
         Ok(Err(problems))
     }
