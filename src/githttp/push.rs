@@ -407,6 +407,8 @@ async fn proc_receive(
         .await;
         match committed {
             Ok(Ok(version)) => {
+                // Before git tells the pusher: the API must show the version at once.
+                ex.reload().await;
                 tracing::info!(version = version.number, pusher, "a push became a version");
                 reply.messages.push(format!(
                     "mailu-git: version {} ({}) is your push with the files rendered for it; \

@@ -38,6 +38,43 @@ impl Exclusive {
         &self.versioner.inner.store
     }
 
+    /// Loads the state on main's head if main moved (a push committed), so readers see the new
+    /// version at once; [`Versioner::exclusive`] does it anyway before it releases the locks.
+    pub async fn reload(&self) {
+        let inner = &self.versioner.inner;
+        let before = inner.read_state().base().commit();
+        let store = inner.store.clone();
+        let reloaded = tokio::task::spawn_blocking(move || -> Result<Option<State>, Error> {
+            let head = store.head()?;
+            if head == before {
+                return Ok(None);
+            }
+            Ok(Some(State::load(
+                store.snapshot(&Rev::Commit(head))?,
+                BTreeMap::new(),
+            )?))
+        })
+        .await;
+        match reloaded {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some(state))) => {
+                *inner.state.write().unwrap_or_else(PoisonError::into_inner) = state;
+                inner
+                    .metrics
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .versions += 1;
+                inner.versions.send_modify(|n| *n += 1);
+            }
+            failed => {
+                // The state would lie about main: stop acknowledging writes until a restart.
+                tracing::error!(?failed, "cannot load the state after main moved");
+                inner.lock_health().journal =
+                    Some("the state could not be loaded after a push".into());
+            }
+        }
+    }
+
     /// A new change id, for the `Mailu-Change` trailer of a version made outside the journal.
     pub fn change_id(&self) -> ChangeId {
         self.versioner.inner.ids.next()
@@ -76,41 +113,11 @@ impl Versioner {
                 });
             }
         };
-        let before = inner.read_state().base().commit();
-        let out = f(Exclusive {
+        let ex = Exclusive {
             versioner: self.clone(),
-        })
-        .await;
-        let store = inner.store.clone();
-        let reloaded = tokio::task::spawn_blocking(move || -> Result<Option<State>, Error> {
-            let head = store.head()?;
-            if head == before {
-                return Ok(None);
-            }
-            Ok(Some(State::load(
-                store.snapshot(&Rev::Commit(head))?,
-                BTreeMap::new(),
-            )?))
-        })
-        .await;
-        match reloaded {
-            Ok(Ok(None)) => {}
-            Ok(Ok(Some(state))) => {
-                *inner.state.write().unwrap_or_else(PoisonError::into_inner) = state;
-                inner
-                    .metrics
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .versions += 1;
-                inner.versions.send_modify(|n| *n += 1);
-            }
-            failed => {
-                // The state would lie about main: stop acknowledging writes until a restart.
-                tracing::error!(?failed, "cannot load the state after main moved");
-                inner.lock_health().journal =
-                    Some("the state could not be loaded after a push".into());
-            }
-        }
+        };
+        let out = f(ex.clone()).await;
+        ex.reload().await;
         drop(writer);
         drop(committing);
         Ok(out)
