@@ -497,3 +497,27 @@ fn api_writes_and_pushes_race_and_every_version_is_whole() {
     }
     git(&fx.repo(), &["fsck", "--strict", "--no-dangling"]);
 }
+
+#[test]
+fn a_pushed_version_is_in_the_api_when_the_push_returns() {
+    let Some(fx) = Fixture::start() else { return };
+    let dir = fx.clone("api", &[]);
+    let settings = format!("{}/api/v1/settings", fx.server.url);
+    let mut limit = 50000000;
+    for n in 1..=5 {
+        let next = 40000000 + n;
+        edit(
+            &dir,
+            "mailu.toml",
+            &format!("message_size_limit = {limit}"),
+            &format!("message_size_limit = {next}"),
+        );
+        fx.ok(&dir, &["commit", "-q", "-am", &format!("limit {n}")]);
+        fx.ok(&dir, &["push", "-q", "origin", "main"]);
+        // No wait: the push returning means the version is acknowledged.
+        let read = request("GET", &settings, ADMIN, None);
+        assert_eq!(read.json()["mail"]["message_size_limit"], next);
+        fx.ok(&dir, &["pull", "-q", "--ff-only"]);
+        limit = next;
+    }
+}
