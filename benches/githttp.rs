@@ -246,7 +246,7 @@ fn main() {
             git(&repo, &["repack", "-a", "-d", "-q", "-b"]);
             println!("repack -a -d -b: {:.2?}", t.elapsed());
         }
-        // Alternate, so neither side always runs with the other's page cache warmed.
+        // Ours first, then theirs: the first clone of each layout warms the page cache for both.
         let a = clone_time(&scratch, &ours);
         let b = clone_time(&scratch, &theirs);
         println!(
