@@ -57,6 +57,21 @@ enum Command {
         /// The secret key file (age identities, mode 0600), if not `<data>/secret.key`; never generated.
         #[arg(long, env = "MAILU_GIT_SECRET_KEY")]
         secret_key: Option<PathBuf>,
+        /// The largest pack a `git push` may send, in bytes.
+        #[arg(long, env = "MAILU_GIT_MAX_PACK", default_value_t = crate::githttp::MAX_PACK)]
+        git_max_pack: u64,
+        /// How long one git request (a clone, a push) may run, e.g. `10m`.
+        #[arg(long, env = "MAILU_GIT_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+        git_timeout: std::time::Duration,
+        /// How long a push waits for the one running before it gets 503, e.g. `30s`.
+        #[arg(long, env = "MAILU_GIT_PUSH_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
+        git_push_wait: std::time::Duration,
+        /// Repack the repository once this many loose objects exist.
+        #[arg(long, env = "MAILU_GIT_REPACK_LOOSE", default_value_t = 2000)]
+        repack_loose: usize,
+        /// Repack the whole repository into one pack this often, e.g. `6h`.
+        #[arg(long, env = "MAILU_GIT_REPACK_EVERY", default_value = "6h", value_parser = humantime::parse_duration)]
+        repack_every: std::time::Duration,
     },
     /// Validate a checkout of the config repository (model and templates) and print every problem.
     Check {
@@ -188,6 +203,12 @@ enum Command {
         #[command(subcommand)]
         command: SecretCommand,
     },
+    /// Run by the server's `git receive-pack` as a push hook; not for people.
+    #[command(hide = true)]
+    Hook {
+        /// `pre-receive` or `proc-receive`.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,11 +282,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             listen,
             secret_key,
+            git_max_pack,
+            git_timeout,
+            git_push_wait,
+            repack_loose,
+            repack_every,
         } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let mut options = server::Options::new(data, listen);
             options.secret_key = secret_key;
+            options.git.max_pack = git_max_pack;
+            options.git.timeout = git_timeout;
+            options.git.push_wait = git_push_wait;
+            options.repack.loose_limit = repack_loose;
+            options.repack.every = repack_every;
             // Read from the environment only, never from arguments, which other users can see.
             options.admin_token = env_token("MAILU_GIT_ADMIN_TOKEN")?;
             options.worker_token = env_token("MAILU_GIT_WORKER_TOKEN")?;
@@ -273,6 +304,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { dir } => render::check(&dir),
+        Command::Hook { name } => Ok(crate::githttp::hook::run(&name)),
         Command::Render { dir, out } => render::render(&dir, out),
         Command::AccessToken { command } => access_token::run(command),
         Command::Domain {

@@ -2,9 +2,10 @@
 //!
 //! Layout (`./mailu-data` by default): `config.git/` (the config repository), `secret.key` (the age
 //! identities that decrypt `secrets/`, mode 0600), `access-tokens.json` (hashed access tokens, mode
-//! 0600), `lock` (held exclusively while a server or an offline command uses the directory). This
-//! module only knows paths and the lock; what lives in each file is the business of `store`,
-//! `secret` and `auth`.
+//! 0600), `git-hooks/` and `git-hook.sock` (the push hooks and their way back to the server, see
+//! `githttp`), `lock` (held exclusively while a server or an offline command uses the directory).
+//! This module only knows paths and the lock; what lives in each file is the business of `store`,
+//! `secret`, `auth` and `githttp`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -100,6 +101,16 @@ impl DataDir {
     /// The hashed access tokens and the service-token key (`auth::TokenFile`), mode 0600.
     pub fn access_tokens(&self) -> PathBuf {
         self.root.join("access-tokens.json")
+    }
+
+    /// The hooks `git receive-pack` runs (`core.hooksPath`), written by the server at each start.
+    pub fn git_hooks(&self) -> PathBuf {
+        self.root.join("git-hooks")
+    }
+
+    /// The Unix socket the hooks hand a push over to the server through.
+    pub fn hook_socket(&self) -> PathBuf {
+        self.root.join("git-hook.sock")
     }
 
     /// Whether the data directory is readable by others, which would expose the secret key's folder.

@@ -25,7 +25,7 @@ pub use files::{Files, ReadError};
 pub use manifest::{FileSpec, Manifest, Per, Read};
 pub use plan::{Error, Plan, Rendered, Scope, plan};
 
-use crate::model::Config;
+use crate::model::{Config, Diagnostic, Diagnostics, RepoPath};
 
 /// This binary's `Mailu-Renderer` stamp.
 pub fn stamp() -> &'static str {
@@ -38,4 +38,26 @@ pub fn render(config: &Config, files: &dyn Files, scope: Scope<'_>) -> Result<Re
     plan(b, config, files, scope)?
         .render(b)
         .map_err(Error::Invalid)
+}
+
+/// Every problem of the repository's own templates (`templates/**`) on their own: each must be
+/// UTF-8 and compile. Rendering checks only the templates some file uses; a push checks them all.
+pub fn check_templates(files: &dyn Files) -> Result<Diagnostics, ReadError> {
+    let mut problems = Diagnostics::default();
+    let dir = RepoPath::parse("templates").expect("a constant valid path");
+    for (path, _) in files.list(&dir)? {
+        let Some(bytes) = files.read(&path)? else {
+            continue;
+        };
+        match std::str::from_utf8(&bytes) {
+            Err(_) => problems.push(Diagnostic::file(path.as_str(), "a template must be UTF-8")),
+            Ok(text) => {
+                let name = &path.as_str()["templates/".len()..];
+                if let Err(d) = engine::check_syntax(name, text) {
+                    problems.push(d);
+                }
+            }
+        }
+    }
+    Ok(problems)
 }

@@ -16,7 +16,7 @@ use crate::auth::{self, RateLimiter, Scope, TokenFile};
 use crate::data_dir::{self, DataDir};
 use crate::store::{self, Store};
 use crate::versioner::{self, Versioner};
-use crate::{api, model, repo_template, secret};
+use crate::{api, githttp, model, repo_template, secret};
 
 /// The address used when neither `--listen` nor `MAILU_GIT_LISTEN` is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -44,6 +44,10 @@ pub struct Options {
     /// Failed authentications per client before 429, and the window they are counted in.
     pub auth_failures: u32,
     pub auth_failure_window: Duration,
+    /// The limits of git over HTTP (pack size, time, push queue).
+    pub git: githttp::Options,
+    /// When the repository is repacked.
+    pub repack: crate::repack::Settings,
 }
 
 impl Options {
@@ -57,6 +61,8 @@ impl Options {
             worker_token: None,
             auth_failures: AUTH_FAILURES,
             auth_failure_window: AUTH_FAILURE_WINDOW,
+            git: githttp::Options::default(),
+            repack: crate::repack::Settings::default(),
         }
     }
 }
@@ -101,6 +107,8 @@ pub enum Error {
     Tokens(#[from] auth::Error),
     #[error(transparent)]
     Versioner(#[from] versioner::Error),
+    #[error(transparent)]
+    Git(#[from] githttp::Error),
     #[error("{var} is not usable as an access token: {reason}")]
     EnvToken { var: &'static str, reason: String },
 }
@@ -176,6 +184,18 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         keyring.recipient(),
         versioner.clone(),
     );
+    let git = githttp::start(
+        ctx.clone(),
+        data.repo(),
+        data.git_hooks(),
+        data.hook_socket(),
+        options.git.clone(),
+    )?;
+    tokio::spawn(crate::repack::run(
+        versioner.clone(),
+        data.repo(),
+        options.repack.clone(),
+    ));
     let state = AppState {
         store,
         versioner: versioner.clone(),
@@ -185,6 +205,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         .route("/healthz", get(healthz))
         .with_state(state)
         .merge(api::router(ctx.clone()))
+        .merge(githttp::router(git))
         .layer(axum::middleware::from_fn_with_state(
             ctx.metrics.clone(),
             api::metrics::track,

@@ -11,6 +11,7 @@ mod commit;
 mod durable;
 mod history;
 mod message;
+mod quarantine;
 mod snapshot;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use commit::{Edit, Version};
 pub use durable::Durability;
 pub use history::{ChangeKind, Changed};
 pub use message::{ChangeNote, CommitMeta, Person, VersionInfo};
+pub use quarantine::Quarantine;
 pub use snapshot::Snapshot;
 
 /// The id `bytes` have (or will have) as a blob in the repository, computed without writing. The

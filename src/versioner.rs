@@ -19,6 +19,7 @@
 
 mod batch;
 mod change;
+mod exclusive;
 mod id;
 mod state;
 
@@ -41,6 +42,7 @@ use crate::render;
 use crate::store::{self, Edit, Person, Store};
 
 pub use change::Change;
+pub use exclusive::Exclusive;
 pub use id::{ChangeId, ParseError};
 pub use state::State;
 

@@ -91,7 +91,11 @@ pub fn global(
         let mut fetches = Vec::new();
         for email in config.fetch_owners() {
             if let Some(user) = config.user(email) {
-                fetches.extend(user.fetches.iter().map(|f| FetchView::new(email, f, secrets)));
+                fetches.extend(
+                    user.fetches
+                        .iter()
+                        .map(|f| FetchView::new(email, f, secrets)),
+                );
             }
         }
         c.insert("fetches", Value::from(Serde(fetches)));

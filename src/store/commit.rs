@@ -83,6 +83,49 @@ impl Store {
         })
     }
 
+    /// Commits `edits` on top of `parent` (a pushed commit, a descendant of `expected`) as the next
+    /// version and moves `refs/heads/main` from `expected` to it. `migrated` are the files (relative
+    /// to `objects/`) git moved out of the push's quarantine: they are synced with the new objects
+    /// before main moves, since git renames them without syncing their directories.
+    pub fn commit_pushed(
+        &self,
+        expected: ObjectId,
+        parent: ObjectId,
+        edits: &[Edit],
+        meta: &CommitMeta,
+        migrated: &[std::path::PathBuf],
+    ) -> Result<Version, Error> {
+        meta.check()?;
+        check_unique(edits)?;
+        let repo = self.local();
+        let base = commit_tree(&repo, parent)?;
+        let number = history::nearest_version(&repo, expected)?.map_or(1, |n| n + 1);
+        let mut written = Vec::new();
+        let tree = apply(&repo, base, edits, &mut written)?;
+        let commit = write_commit(&repo, tree, Some(parent), meta, number)?;
+        written.push(commit);
+        let objects = self.path.join("objects");
+        let mut paths = Vec::new();
+        let mut dirs = BTreeSet::new();
+        for rel in migrated {
+            let path = objects.join(rel);
+            if path.exists() {
+                if let Some(dir) = path.parent() {
+                    dirs.insert(dir.to_owned());
+                }
+                paths.push(path);
+            }
+        }
+        paths.extend(dirs);
+        durable::sync_all(&paths)?;
+        self.move_main(&repo, Some(expected), commit, &written, meta, number)?;
+        Ok(Version {
+            commit,
+            tree,
+            number,
+        })
+    }
+
     /// The first version of a new repository. Synced with `syncfs`, whatever the store's
     /// [`Durability`]: it may write thousands of objects.
     pub(super) fn commit_first(

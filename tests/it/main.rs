@@ -15,6 +15,8 @@ mod api_user;
 mod cli_admin;
 mod crash;
 mod daemons;
+mod githttp;
+mod githttp_limits;
 mod mailu_api;
 mod openapi;
 mod render_snapshots;

@@ -103,6 +103,11 @@ impl TestServer {
         TestServer::launch(data, &[], env)
     }
 
+    /// Starts a server on `data` with more arguments for `serve` and extra environment variables.
+    pub fn launch_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        TestServer::launch(data, args, env)
+    }
+
     fn launch(data: &Path, args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
