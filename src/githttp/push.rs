@@ -173,7 +173,14 @@ fn validate(
                 ));
             } else {
                 let files = view.snapshot(new)?.files()?;
-                match check_tree(head, &files)? {
+                // Only what the push changed is rendered when main was rendered by this binary;
+                // otherwise (an upgrade not yet committed) everything.
+                let same_renderer = store
+                    .history(head.commit(), 1)?
+                    .pop()
+                    .and_then(|v| v.renderer)
+                    .is_some_and(|r| r == render::stamp());
+                match check_tree(head, &files, same_renderer)? {
                     Ok(rendered) => {
                         prepared = Some(Prepared {
                             old,
@@ -248,6 +255,7 @@ fn check_deletion(u: &Update, problems: &mut Diagnostics) {
 fn check_tree(
     head: &Snapshot,
     files: &BTreeMap<RepoPath, Vec<u8>>,
+    incremental: bool,
 ) -> Result<Result<render::Rendered, Diagnostics>, store::Error> {
     let config = match model::load(files) {
         Ok(c) => c,
@@ -263,7 +271,17 @@ fn check_tree(
             )])));
         }
     }
-    let rendered = match render::render(&config, files, render::Scope::Full) {
+    // The sources the push changed (every other rendered file must then be main's).
+    let changed = if incremental {
+        Some(changed_sources(head, files)?)
+    } else {
+        None
+    };
+    let scope = match &changed {
+        Some(paths) => render::Scope::Changed(paths),
+        None => render::Scope::Full,
+    };
+    let rendered = match render::render(&config, files, scope) {
         Ok(r) => r,
         Err(render::Error::Invalid(problems)) => return Ok(Err(problems)),
         Err(render::Error::Read(e)) => {
@@ -273,7 +291,35 @@ fn check_tree(
             )])));
         }
     };
+    let mut rendered = rendered;
     let mut problems = Diagnostics::default();
+    if changed.is_some() {
+        // Rendered files the sources' changes do not reach must be main's: a different one was
+        // edited by hand; a missing one is given back.
+        let dir = RepoPath::parse("rendered").expect("a constant valid path");
+        let main_rendered: BTreeMap<RepoPath, ObjectId> = head.list(&dir)?.into_iter().collect();
+        for (path, content) in files.range(dir.clone()..) {
+            if !path.as_str().starts_with("rendered/") {
+                break;
+            }
+            if rendered.decided.contains(path) {
+                continue;
+            }
+            if main_rendered.get(path) != Some(&store::blob_id(content)) {
+                problems.push(hand_edit(path));
+            }
+        }
+        for path in main_rendered.keys() {
+            if !files.contains_key(path)
+                && !rendered.decided.contains(path)
+                && let Some(content) = head.read(path)?
+            {
+                rendered
+                    .edits
+                    .push(store::Edit::write(path.clone(), content));
+            }
+        }
+    }
     let mut out: BTreeMap<&RepoPath, Option<&[u8]>> = files
         .iter()
         .filter(|(p, _)| p.as_str().starts_with("rendered/"))
@@ -283,15 +329,7 @@ fn check_tree(
         let pushed = files.get(&edit.path);
         let before = head.read(&edit.path)?;
         if pushed.is_some() && pushed != before.as_ref() {
-            problems.push(Diagnostic::file(
-                edit.path.as_str(),
-                format!(
-                    "edited by hand: rendered files are made by the server from the sources; put your \
-                     version of this file in {} (or change the template in templates/), or run \
-                     `mailu-git render` and commit what it writes",
-                    override_of(&edit.path)
-                ),
-            ));
+            problems.push(hand_edit(&edit.path));
         }
         out.insert(&edit.path, edit.content.as_deref());
     }
@@ -326,6 +364,66 @@ fn check_tree(
     } else {
         Ok(Err(problems))
     }
+}
+
+/// The problem of a rendered file the push changed by hand.
+fn hand_edit(path: &RepoPath) -> Diagnostic {
+    Diagnostic::file(
+        path.as_str(),
+        format!(
+            "edited by hand: rendered files are made by the server from the sources; put your \
+             version of this file in {} (or change the template in templates/), or run \
+             `mailu-git render` and commit what it writes",
+            override_of(path)
+        ),
+    )
+}
+
+/// The source paths (everything but `rendered/`) whose content differs between main and the pushed
+/// tree, deletions included.
+fn changed_sources(
+    head: &Snapshot,
+    files: &BTreeMap<RepoPath, Vec<u8>>,
+) -> Result<Vec<RepoPath>, store::Error> {
+    let mut main: BTreeMap<RepoPath, ObjectId> = BTreeMap::new();
+    let mut tops: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for path in files.keys() {
+        tops.insert(path.as_str().split('/').next().unwrap_or_default());
+    }
+    for top in [
+        "domains",
+        "relays",
+        "services",
+        "secrets",
+        "templates",
+        "overrides",
+        "mailu-overrides",
+        "certificates",
+    ] {
+        tops.insert(top);
+    }
+    for top in tops {
+        if top == "rendered" {
+            continue;
+        }
+        let Ok(p) = RepoPath::parse(top) else {
+            continue;
+        };
+        match head.blob_id(&p)? {
+            Some(id) => {
+                main.insert(p, id);
+            }
+            None => main.extend(head.list(&p)?),
+        }
+    }
+    let mut changed: Vec<RepoPath> = files
+        .iter()
+        .filter(|(p, _)| !p.as_str().starts_with("rendered/"))
+        .filter(|(p, c)| main.get(*p) != Some(&store::blob_id(c)))
+        .map(|(p, _)| p.clone())
+        .collect();
+    changed.extend(main.keys().filter(|p| !files.contains_key(*p)).cloned());
+    Ok(changed)
 }
 
 /// Where an operator's own version of a rendered file goes: `rendered/<service>/<path>` →

@@ -88,6 +88,8 @@ pub struct Rendered {
     pub warnings: Vec<Diagnostic>,
     /// How many files were rendered.
     pub rendered: usize,
+    /// Every rendered path the plan decided (written, deleted or found unchanged).
+    pub decided: BTreeSet<RepoPath>,
 }
 
 /// What a set of changed paths touches.
@@ -468,6 +470,7 @@ impl Plan {
             produced.entry(path).or_insert(None);
         }
         for (path, content) in produced {
+            out.decided.insert(path.clone());
             let before = self.existing.get(&path);
             match content {
                 Some(bytes) => {

@@ -311,6 +311,37 @@ fn bad_pushes_are_refused_with_every_problem_and_leave_nothing() {
         ],
     );
 
+    // A built-in rendered file the push's source change does not reach, edited by hand: the push
+    // renders only what its sources changed, and every other rendered file must be main's.
+    refused(
+        &fx,
+        &dir,
+        |d| {
+            write(d, "relays/added.test.toml", b"");
+            write(d, "rendered/smtp/etc/postfix/main.cf", b"# edited\n");
+        },
+        &["remote: rendered/smtp/etc/postfix/main.cf: edited by hand"],
+    );
+    // A rendered file deleted with an unrelated change is given back.
+    std::fs::remove_file(dir.join("rendered/front/etc/nginx/nginx.conf")).unwrap();
+    write(&dir, "relays/added.test.toml", b"");
+    fx.ok(&dir, &["add", "-A"]);
+    fx.ok(
+        &dir,
+        &["commit", "-q", "-m", "a relay, and a rendered file gone"],
+    );
+    fx.ok(&dir, &["push", "-q", "origin", "main"]);
+    fx.ok(&dir, &["pull", "-q", "--ff-only"]);
+    assert!(dir.join("rendered/front/etc/nginx/nginx.conf").exists());
+    assert!(
+        git(
+            &fx.repo(),
+            &["show", "main:rendered/smtp/etc/postfix/mailu/transport"]
+        )
+        .contains("added.test"),
+        "the relay was rendered"
+    );
+
     // A force-push, a deletion of main.
     fx.ok(&dir, &["commit", "-q", "--allow-empty", "-m", "elsewhere"]);
     fx.ok(&dir, &["reset", "-q", "--hard", "HEAD~2"]);
