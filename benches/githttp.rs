@@ -282,7 +282,7 @@ fn main() {
         git(&work, &["pull", "-q", "--ff-only"]);
     }
     println!(
-        "push to version ({users} users; validate, render in full, commit): median {:.2?} of {RUNS}",
+        "push to version ({users} users; validate, render what the push changed, commit): median {:.2?} of {RUNS}",
         median(pushes)
     );
     drop(server);
