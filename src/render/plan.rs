@@ -352,29 +352,30 @@ pub fn plan(
                 continue;
             }
             match template_for(manifest, abs, config) {
-                Some((spec, domain, local)) => {
-                    let d = domain.clone();
-                    match (&domain, &local) {
-                        (None, _) => add(&mut sp, &mut outputs, spec, abs, &|| {
-                            let mo = mailu_overrides.clone().unwrap_or_default();
+                Some((spec, domain, local)) => match (&domain, &local) {
+                    (None, _) => {
+                        if spec.reads(Read::MailuOverrides) && mailu_overrides.is_none() {
+                            mailu_overrides = Some(read_mailu_overrides(files)?);
+                        }
+                        let mo = mailu_overrides.clone().unwrap_or_default();
+                        add(&mut sp, &mut outputs, spec, abs, &|| {
                             context::global(config, &service, spec, &secret_ids, &mo)
-                        })?,
-                        (Some(d2), None) => {
-                            let entry = &config.domains[d2];
-                            add(&mut sp, &mut outputs, spec, abs, &|| {
-                                context::domain(config, &service, d2, entry, &secret_ids)
-                            })?
-                        }
-                        (Some(d2), Some(l)) => {
-                            let entry = &config.domains[d2];
-                            let user = &entry.users[l];
-                            add(&mut sp, &mut outputs, spec, abs, &|| {
-                                context::user(config, &service, d2, entry, l, user, &secret_ids)
-                            })?
-                        }
+                        })?
                     }
-                    drop(d);
-                }
+                    (Some(d), None) => {
+                        let entry = &config.domains[d];
+                        add(&mut sp, &mut outputs, spec, abs, &|| {
+                            context::domain(config, &service, d, entry, &secret_ids)
+                        })?
+                    }
+                    (Some(d), Some(l)) => {
+                        let entry = &config.domains[d];
+                        let user = &entry.users[l];
+                        add(&mut sp, &mut outputs, spec, abs, &|| {
+                            context::user(config, &service, d, entry, l, user, &secret_ids)
+                        })?
+                    }
+                },
                 None => {
                     plan.deletes.insert(output);
                 }

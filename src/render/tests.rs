@@ -322,3 +322,42 @@ fn a_syntax_error_is_found_without_rendering_and_undefined_names_are_left_to_the
     )
     .unwrap();
 }
+
+#[test]
+fn a_removed_override_gives_back_a_file_that_reads_mailu_overrides() {
+    let manifest = "[[file]]\ntemplate = \"m.j2\"\npath = \"/m\"\nreads = [\"mailu-overrides\"]\n";
+    let b = builtins_with(&[
+        ("smtp/manifest.toml", manifest),
+        ("smtp/domains.j2", ""),
+        ("smtp/settings.j2", ""),
+        ("smtp/users.j2", ""),
+        ("smtp/reply.j2", ""),
+        (
+            "smtp/m.j2",
+            "{{ mailu_overrides['postfix/postfix.cf'] | default('none') }}\n",
+        ),
+    ]);
+    let mut files = fixture();
+    files.insert(
+        path("mailu-overrides/postfix/postfix.cf"),
+        b"a = b".to_vec(),
+    );
+    run(b, &mut files, Scope::Full).unwrap();
+    assert_eq!(text(&files, "rendered/smtp/m"), "a = b\n");
+    let replace = path("overrides/smtp/m");
+    files.insert(replace.clone(), b"mine\n".to_vec());
+    run(
+        b,
+        &mut files,
+        Scope::Changed(std::slice::from_ref(&replace)),
+    )
+    .unwrap();
+    files.remove(&replace);
+    run(
+        b,
+        &mut files,
+        Scope::Changed(std::slice::from_ref(&replace)),
+    )
+    .unwrap();
+    assert_eq!(text(&files, "rendered/smtp/m"), "a = b\n");
+}
