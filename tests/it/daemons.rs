@@ -14,7 +14,7 @@ use std::path::Path;
 /// What the per-service checks render: `rendered(Fixture::Small)` is every rendered file of the
 /// fixture, laid out `OUT/<service>/<absolute path>`.
 #[allow(unused_imports)]
-pub use crate::fixtures::{Fixture, copy_of, rendered, rendered_dir};
+pub use crate::fixtures::{Fixture, copy_of, rendered, rendered_dir, rendered_with_warnings};
 
 use crate::image::{self, POSTFIX_CHECK, run_check};
 

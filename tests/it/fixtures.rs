@@ -49,28 +49,25 @@ pub fn rendered(f: Fixture) -> tempfile::TempDir {
 
 /// Every rendered file of the checkout at `checkout`, laid out `OUT/<service>/<absolute path>`.
 pub fn rendered_dir(checkout: &Path) -> tempfile::TempDir {
+    rendered_with_warnings(checkout).0
+}
+
+/// The same, with what `mailu-git render` printed on stderr (its warnings).
+pub fn rendered_with_warnings(checkout: &Path) -> (tempfile::TempDir, String) {
     let out = tempfile::tempdir().unwrap();
-    let target = out.path().join("out");
+    // `render --out` wants a new or empty folder: the temporary one itself is empty.
     let o = mailu_git(
         &[
             "render",
             checkout.to_str().unwrap(),
             "--out",
-            target.to_str().unwrap(),
+            out.path().to_str().unwrap(),
         ],
         checkout,
     );
-    assert!(
-        o.status.success(),
-        "mailu-git render failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    // The files themselves at the root of the returned folder.
-    let keep = tempfile::tempdir().unwrap();
-    if target.exists() {
-        copy_tree(&target, keep.path());
-    }
-    keep
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "mailu-git render failed: {stderr}");
+    (out, stderr)
 }
 
 fn copy_tree(from: &Path, to: &Path) {

@@ -6,9 +6,8 @@
 use std::fs;
 use std::path::Path;
 
-use super::{Fixture, copy_of, rendered, rendered_dir};
+use super::{Fixture, copy_of, rendered, rendered_dir, rendered_with_warnings};
 use crate::image::{self, run_check};
-use crate::support::mailu_git;
 
 /// The DNSSEC root anchor (KSK-2017 and KSK-2024, as Debian's dns-root-data has it), written only
 /// when the image lacks that package: unbound-checkconf refuses a missing trust-anchor-file.
@@ -32,24 +31,6 @@ fn edit(root: &Path, rel: &str, from: &str, to: &str) {
     let text = read(root, rel);
     assert!(text.contains(from), "{rel} has no {from:?}");
     fs::write(root.join(rel), text.replacen(from, to, 1)).unwrap();
-}
-
-/// Renders a checkout, returning the files and what `mailu-git render` printed (the warnings).
-fn render_with_warnings(checkout: &Path) -> (tempfile::TempDir, String) {
-    let out = tempfile::tempdir().unwrap();
-    let target = out.path().join("out");
-    let o = mailu_git(
-        &[
-            "render",
-            checkout.to_str().unwrap(),
-            "--out",
-            target.to_str().unwrap(),
-        ],
-        checkout,
-    );
-    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "mailu-git render failed: {stderr}");
-    (out, stderr)
 }
 
 #[test]
@@ -210,13 +191,13 @@ fn webmail_includes_mailu_overrides_and_warns_about_what_mailu_ignores() {
         fs::write(dir.join("notes.txt"), "not PHP\n").unwrap();
         fs::write(dir.join("sub/c.inc"), "<?php\n").unwrap();
     });
-    let (out, warnings) = render_with_warnings(checkout.path());
+    let (out, warnings) = rendered_with_warnings(checkout.path());
     assert!(
         warnings.contains("mailu-overrides/roundcube/notes.txt: Mailu's webmail only includes")
             && warnings.contains("mailu-overrides/roundcube/sub/c.inc: Mailu's webmail only"),
         "{warnings}"
     );
-    let root = out.path().join("out/webmail");
+    let root = out.path().join("webmail");
     let config = read(&root, "etc/roundcube/config.inc.php");
     assert!(!config.contains("not PHP"), "{config}");
     if image::ensure().is_none() {
@@ -242,15 +223,12 @@ fn webmail_without_its_key_refuses_logins_and_says_so() {
             "enabled = true",
         );
     });
-    let (out, warnings) = render_with_warnings(checkout.path());
+    let (out, warnings) = rendered_with_warnings(checkout.path());
     assert!(
         warnings.contains("the secret webmail/roundcube_key does not exist"),
         "{warnings}"
     );
-    let config = read(
-        &out.path().join("out/webmail"),
-        "etc/roundcube/config.inc.php",
-    );
+    let config = read(&out.path().join("webmail"), "etc/roundcube/config.inc.php");
     // Roundcube stops with "Request for unconfigured crypto key" rather than use a known key.
     assert!(config.contains("$config['des_key'] = '';\n"), "{config}");
 }
@@ -318,8 +296,8 @@ fn fetchmailrc_quotes_hostile_names_and_skips_what_it_cannot_fetch() {
         fs::write(root.join("secrets/fetch/b0b0b0b0b0b0"), &carol).unwrap();
         fs::write(root.join("secrets/fetch/b1b1b1b1b1b1"), &carol).unwrap();
     });
-    let (out, warnings) = render_with_warnings(checkout.path());
-    let rc = read(&out.path().join("out"), "fetchmail/etc/fetchmailrc");
+    let (out, warnings) = rendered_with_warnings(checkout.path());
+    let rc = read(out.path(), "fetchmail/etc/fetchmailrc");
     assert!(
         rc.contains(
             "poll \"pop.remote.test\" with proto POP3 port 110 uidl\n    \
@@ -350,7 +328,7 @@ fn fetchmailrc_quotes_hostile_names_and_skips_what_it_cannot_fetch() {
         "{warnings}"
     );
     assert_eq!(
-        read(&out.path().join("out"), "fetchmail/etc/fetchmail/options"),
+        read(out.path(), "fetchmail/etc/fetchmail/options"),
         "--sslproto TLS1.2+\n"
     );
 }
