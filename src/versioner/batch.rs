@@ -176,7 +176,7 @@ async fn commit(inner: &Inner) -> Result<Option<Committed>, Error> {
 async fn commit_batch(inner: &Inner) -> Result<Option<Committed>, Error> {
     let _one = inner.committing.lock().await;
     let render_all = inner.render_all.load(Ordering::SeqCst);
-    let (batch, plan) = {
+    let (batch, mut edits, plan) = {
         // Under the writer lock, once the fsyncs under way are done, the state is exactly main
         // plus every queued change: what the version's rendered files must be made from.
         let writer = inner.writer.lock().await;
@@ -201,6 +201,7 @@ async fn commit_batch(inner: &Inner) -> Result<Option<Committed>, Error> {
         if batch.is_empty() && !render_all {
             return Ok(None);
         }
+        let edits = merged(&batch);
         let plan = match inner.settings.render {
             None => None,
             Some(builtins) => {
@@ -208,7 +209,7 @@ async fn commit_batch(inner: &Inner) -> Result<Option<Committed>, Error> {
                 let config = state
                     .config()
                     .map_err(|problems| Error::Render(problems.clone()))?;
-                let changed: Vec<RepoPath> = merged(&batch).into_iter().map(|e| e.path).collect();
+                let changed: Vec<RepoPath> = edits.iter().map(|e| e.path.clone()).collect();
                 let scope = if render_all {
                     render::Scope::Full
                 } else {
@@ -217,12 +218,11 @@ async fn commit_batch(inner: &Inner) -> Result<Option<Committed>, Error> {
                 Some(render::plan(builtins, config, &*state, scope).map_err(Error::from)?)
             }
         };
-        (batch, plan)
+        (batch, edits, plan)
     };
     let last_seq = batch.last().map_or(0, |e| e.seq);
     let expected = inner.read_state().base().commit();
     let meta = meta(&inner.settings, &batch, render_all);
-    let mut edits = merged(&batch);
     let started = std::time::Instant::now();
     if let (Some(plan), Some(builtins)) = (plan, inner.settings.render) {
         let rendered = tokio::task::spawn_blocking(move || plan.render(builtins))
