@@ -12,6 +12,7 @@ mod durable;
 mod history;
 mod message;
 mod quarantine;
+mod refs;
 mod snapshot;
 
 #[cfg(test)]
@@ -28,6 +29,7 @@ pub use durable::Durability;
 pub use history::{ChangeKind, Changed};
 pub use message::{ChangeNote, CommitMeta, Person, VersionInfo};
 pub use quarantine::Quarantine;
+pub use refs::{Deployed, HOLD, RefMove, TAGS, Tag};
 pub use snapshot::Snapshot;
 
 /// The id `bytes` have (or will have) as a blob in the repository, computed without writing. The
@@ -49,6 +51,17 @@ pub enum Error {
         name: String,
         expected: ObjectId,
         actual: ObjectId,
+    },
+    /// A ref moved by [`Store::move_refs`] did not have the value the caller read (`None`: absent).
+    #[error(
+        "{name} changed meanwhile: expected {}, found {}",
+        show(expected),
+        show(actual)
+    )]
+    RefConflict {
+        name: String,
+        expected: Option<ObjectId>,
+        actual: Option<ObjectId>,
     },
     #[error("a repository already exists at {0}")]
     Exists(PathBuf),
@@ -91,6 +104,11 @@ pub enum Error {
         #[source]
         source: gix::Error,
     },
+}
+
+/// An optional ref value for messages.
+fn show(id: &Option<ObjectId>) -> String {
+    id.map_or_else(|| "nothing".to_owned(), |id| id.to_string())
 }
 
 impl Error {

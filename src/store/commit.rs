@@ -21,7 +21,7 @@ use crate::model::RepoPath;
 
 /// How long to wait for another writer's `refs/heads/main.lock` (a concurrent commit or a
 /// `git receive-pack`) before giving up. Locks are held for a few milliseconds.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One change to one file: new content, or `None` to delete it. Deleting the last file of a
 /// directory removes the directory.
@@ -301,7 +301,7 @@ fn write_commit(
         .detach())
 }
 
-fn signature(p: &Person) -> gix::actor::Signature {
+pub(super) fn signature(p: &Person) -> gix::actor::Signature {
     gix::actor::Signature {
         name: p.name.as_str().into(),
         email: p.email.as_str().into(),

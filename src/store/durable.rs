@@ -106,6 +106,17 @@ pub(super) fn sync_ref(repo_dir: &Path, name: &str) -> Result<(), Error> {
     sync_all(&paths)
 }
 
+/// Syncs what records that a ref was deleted: the directories of the ref and of its log.
+pub(super) fn sync_gone_ref(repo_dir: &Path, name: &str) -> Result<(), Error> {
+    let mut paths = Vec::with_capacity(2);
+    for file in [repo_dir.join(name), repo_dir.join("logs").join(name)] {
+        if let Some(dir) = file.parent().filter(|d| d.exists()) {
+            paths.push(dir.to_owned());
+        }
+    }
+    sync_all(&paths)
+}
+
 /// `fsync` one file or directory.
 pub(super) fn sync_path(path: &Path) -> Result<(), Error> {
     let file = File::open(path).map_err(Error::io("open for fsync", path))?;

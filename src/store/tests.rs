@@ -476,3 +476,103 @@ fn commits_and_reads_work_after_an_external_gc() {
     assert_eq!(reopened.history(v3.commit, 10).unwrap().len(), 3);
     fsck(repo);
 }
+
+#[test]
+fn the_hold_pins_what_is_deployed_and_moves_only_from_what_was_read() {
+    let (_dir, store) = sample();
+    let v1 = store.head().unwrap();
+    assert_eq!(
+        store.deployed().unwrap(),
+        Deployed {
+            commit: v1,
+            held: false
+        }
+    );
+    let by = meta("x").committer;
+    let suspend = RefMove {
+        name: HOLD.into(),
+        expected: None,
+        new: Some(v1),
+    };
+    store.move_refs(std::slice::from_ref(&suspend), "suspend", &by).unwrap();
+    let v2 = store
+        .commit(
+            v1,
+            &[Edit::write(p("relays/b.example.toml"), "")],
+            &meta("two"),
+        )
+        .unwrap()
+        .commit;
+    assert_eq!(
+        store.deployed().unwrap(),
+        Deployed {
+            commit: v1,
+            held: true
+        }
+    );
+    assert_eq!(
+        git(store.path(), &["rev-parse", HOLD]).trim(),
+        v1.to_string()
+    );
+    // A second suspend read "no hold": refused, nothing moves.
+    let err = store.move_refs(&[suspend], "suspend", &by).unwrap_err();
+    assert!(
+        matches!(&err, Error::RefConflict { name, expected: None, actual: Some(a) } if name == HOLD && *a == v1),
+        "{err}"
+    );
+    // Two refs in one transaction: the stale one refuses both.
+    let both = [
+        RefMove {
+            name: "refs/tags/t".into(),
+            expected: None,
+            new: Some(v2),
+        },
+        RefMove {
+            name: HOLD.into(),
+            expected: Some(v2),
+            new: None,
+        },
+    ];
+    assert!(matches!(
+        store.move_refs(&both, "x", &by),
+        Err(Error::RefConflict { .. })
+    ));
+    assert!(store.tags().unwrap().is_empty());
+    let resume = RefMove {
+        name: HOLD.into(),
+        expected: Some(v1),
+        new: None,
+    };
+    store.move_refs(&[resume], "resume", &by).unwrap();
+    assert_eq!(
+        store.deployed().unwrap(),
+        Deployed {
+            commit: v2,
+            held: false
+        }
+    );
+    assert!(!git_ok(
+        store.path(),
+        &["rev-parse", "--verify", "-q", HOLD]
+    ));
+    git(
+        store.path(),
+        &["tag", "-a", "-m", "annotated", "a1", &v1.to_string()],
+    );
+    git(store.path(), &["tag", "light", &v2.to_string()]);
+    let tags = store.tags().unwrap();
+    assert_eq!(tags.len(), 2);
+    assert_eq!(
+        (tags[0].name.as_str(), tags[0].commit),
+        ("refs/tags/a1", v1)
+    );
+    assert_ne!(
+        tags[0].target, v1,
+        "an annotated tag points at its tag object"
+    );
+    assert_eq!(
+        (tags[1].name.as_str(), tags[1].commit),
+        ("refs/tags/light", v2)
+    );
+    fsck(store.path());
+}

@@ -75,6 +75,12 @@ impl Exclusive {
         }
     }
 
+    /// Tells those watching [`Versioner::versions`] that refs moved without a new version (the
+    /// hold of suspend and resume, a cleanup's rewrite), so what is deployed is read again.
+    pub fn refs_moved(&self) {
+        self.versioner.inner.versions.send_modify(|n| *n += 1);
+    }
+
     /// A new change id, for the `Mailu-Change` trailer of a version made outside the journal.
     pub fn change_id(&self) -> ChangeId {
         self.versioner.inner.ids.next()
@@ -82,7 +88,8 @@ impl Exclusive {
 }
 
 impl Versioner {
-    /// Changes whenever a version is made (by a batch or a push).
+    /// Changes whenever a version is made (by a batch or a push) or refs move
+    /// ([`Exclusive::refs_moved`]): watchers read main, the hold and the deployed version again.
     pub fn versions(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.versions.subscribe()
     }
