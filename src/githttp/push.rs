@@ -8,7 +8,8 @@
 //! <message>` lines. A valid push to main becomes a NEW version commit on top of the pushed commit:
 //! the pushed sources plus the rendered files the server made for them, with the version trailers
 //! (always, even when the push carried exact rendered files: one rule, and every version names its
-//! renderer and change), so the pusher's next `git pull` fast-forwards.
+//! renderer and change), so the pusher's next `git pull` fast-forwards. Its parents are the
+//! previous version and the pushed commit, so main's first-parent chain holds only versions.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -72,7 +72,7 @@ impl Store {
         let number = history::nearest_version(&repo, expected)?.map_or(1, |n| n + 1);
         let mut written = Vec::new();
         let tree = apply(&repo, base, edits, &mut written)?;
-        let commit = write_commit(&repo, tree, Some(expected), meta, number)?;
+        let commit = write_commit(&repo, tree, &[expected], meta, number)?;
         written.push(commit);
         crate::crash::point("after-objects");
         self.move_main(&repo, Some(expected), commit, &written, meta, number)?;
@@ -84,7 +84,11 @@ impl Store {
     }
 
     /// Commits `edits` on top of `parent` (a pushed commit, a descendant of `expected`) as the next
-    /// version and moves `refs/heads/main` from `expected` to it. `migrated` are the files (relative
+    /// version and moves `refs/heads/main` from `expected` to it. The version's parents are
+    /// `expected` first and the pushed commit second: main's first-parent chain then holds only
+    /// versions, even when the operator merged (rather than rebased) before pushing, which puts
+    /// earlier versions behind a second parent of the pushed commit. The pushed commit is still
+    /// an ancestor, so the operator's `git pull` fast-forwards. `migrated` are the files (relative
     /// to `objects/`) git moved out of the push's quarantine: they are synced with the new objects
     /// before main moves, since git renames them without syncing their directories.
     pub fn commit_pushed(
@@ -102,7 +106,7 @@ impl Store {
         let number = history::nearest_version(&repo, expected)?.map_or(1, |n| n + 1);
         let mut written = Vec::new();
         let tree = apply(&repo, base, edits, &mut written)?;
-        let commit = write_commit(&repo, tree, Some(parent), meta, number)?;
+        let commit = write_commit(&repo, tree, &[expected, parent], meta, number)?;
         written.push(commit);
         let objects = self.path.join("objects");
         let mut paths = Vec::new();
@@ -142,7 +146,7 @@ impl Store {
         let repo = self.local();
         let empty = ObjectId::empty_tree(repo.object_hash());
         let tree = apply(&repo, empty, &edits, &mut Vec::new())?;
-        let commit = write_commit(&repo, tree, None, meta, 1)?;
+        let commit = write_commit(&repo, tree, &[], meta, 1)?;
         let store = self.clone().with_durability(Durability::Filesystem);
         store.move_main(&repo, None, commit, &[], meta, 1)?;
         Ok(Version {
@@ -282,13 +286,13 @@ fn apply(
 fn write_commit(
     repo: &gix::Repository,
     tree: ObjectId,
-    parent: Option<ObjectId>,
+    parents: &[ObjectId],
     meta: &CommitMeta,
     number: u64,
 ) -> Result<ObjectId, Error> {
     let commit = gix::objs::Commit {
         tree,
-        parents: parent.into_iter().collect(),
+        parents: parents.iter().copied().collect(),
         author: signature(&meta.author),
         committer: signature(&meta.committer),
         encoding: None,

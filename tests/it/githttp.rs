@@ -159,12 +159,19 @@ fn clone_fetch_push_and_tags() {
     fx.ok(&v2, &["add", "-A"]);
     fx.ok(&v2, &["commit", "-q", "-m", "Smaller messages"]);
     let pushed = fx.ok(&v2, &["rev-parse", "HEAD"]).trim().to_owned();
+    let before = fx.server_head();
     let out = fx.ok(&v2, &["push", "origin", "main"]);
     assert!(out.contains("remote: mailu-git: version"), "{out}");
     let head = fx.server_head();
     assert_ne!(head, pushed, "main is a version on top of the push");
+    // Parents: the previous version first (main's first-parent chain holds only versions), the
+    // pushed commit second.
     assert_eq!(
-        git(&fx.repo(), &["rev-parse", "refs/heads/main^"]).trim(),
+        git(&fx.repo(), &["rev-parse", "refs/heads/main^1"]).trim(),
+        before.trim()
+    );
+    assert_eq!(
+        git(&fx.repo(), &["rev-parse", "refs/heads/main^2"]).trim(),
         pushed
     );
     let message = git(&fx.repo(), &["log", "-1", "--format=%an%n%B", "main"]);
@@ -205,7 +212,7 @@ fn clone_fetch_push_and_tags() {
     );
     fx.ok(&v2, &["tag", "-a", "-m", "annotated", "release", "HEAD"]);
     fx.ok(&v2, &["push", "origin", "release"]);
-    fx.ok(&v2, &["tag", "bad", "HEAD^"]);
+    fx.ok(&v2, &["tag", "bad", "HEAD^2"]);
     let err = fx.fails(&v2, &["push", "origin", "bad"]);
     assert!(
         err.contains("remote: refs/tags/bad: tag `bad` must point at a version"),
@@ -551,4 +558,63 @@ fn a_pushed_version_is_in_the_api_when_the_push_returns() {
         fx.ok(&dir, &["pull", "-q", "--ff-only"]);
         limit = next;
     }
+}
+
+/// An operator who merges (rather than rebases) on pull puts the API's versions behind a second
+/// parent of their merge; the version the server makes keeps them on main's first-parent chain.
+#[test]
+fn a_merged_pull_keeps_every_version_on_the_first_parent_chain() {
+    let Some(fx) = Fixture::start() else { return };
+    let work = fx.clone("work", &[]);
+    edit(
+        &work,
+        "mailu.toml",
+        "message_size_limit = 50000000",
+        "message_size_limit = 12345678",
+    );
+    fx.ok(&work, &["commit", "-q", "-am", "Smaller messages"]);
+    // Meanwhile an API write becomes version 2.
+    let made = request(
+        "POST",
+        &format!("{}/api/v1/domain?wait=true", fx.server.url),
+        ADMIN,
+        Some(json!({"name": "merged.example"})),
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    fx.ok(
+        &work,
+        &["pull", "--no-rebase", "--no-edit", "origin", "main"],
+    );
+    assert_eq!(
+        fx.ok(&work, &["rev-list", "--parents", "-n1", "HEAD"])
+            .split_whitespace()
+            .count(),
+        3,
+        "the pull made a merge"
+    );
+    let out = fx.ok(&work, &["push", "origin", "main"]);
+    assert!(out.contains("remote: mailu-git: version 3"), "{out}");
+    let numbers: Vec<String> = git(
+        &fx.repo(),
+        &[
+            "log",
+            "--first-parent",
+            "--format=%(trailers:key=Mailu-Version,valueonly)",
+            "main",
+        ],
+    )
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .map(|l| l.trim().to_owned())
+    .collect();
+    assert_eq!(numbers, ["3", "2", "1"], "only versions, all of them");
+    let domain = request(
+        "GET",
+        &format!("{}/api/v1/domain/merged.example", fx.server.url),
+        ADMIN,
+        None,
+    );
+    assert_eq!(domain.status, 200, "{}", domain.body);
+    fx.ok(&work, &["pull", "--ff-only"]);
+    assert_rendered_exactly(&fx, &work);
 }
