@@ -91,6 +91,8 @@ pub struct Port {
     /// The host address to bind; absent means every address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<std::net::IpAddr>,
+    /// The host port; 0 lets Docker pick a free one (tests, or a port reached only through
+    /// `docker port`).
     pub host_port: u16,
     pub container_port: u16,
     #[serde(default)]
@@ -310,20 +312,16 @@ impl FileType for Service {
 impl Service {
     fn validate_ports(&self, problems: &mut Vec<Problem>) {
         for (i, port) in self.ports.iter().enumerate() {
-            if port.host_port == 0 {
-                problems.push(Problem::new(
-                    format!("ports.{i}.host_port"),
-                    "must be 1 to 65535",
-                ));
-            }
             if port.container_port == 0 {
                 problems.push(Problem::new(
                     format!("ports.{i}.container_port"),
                     "must be 1 to 65535",
                 ));
             }
+            // Port 0 asks Docker for any free port: two of them never collide.
             let same = |p: &Port| {
-                p.host_port == port.host_port
+                port.host_port != 0
+                    && p.host_port == port.host_port
                     && p.protocol == port.protocol
                     && p.host_ip == port.host_ip
             };
@@ -456,5 +454,11 @@ paths = ["/etc/postfix/**"]
             "image = \"x\"\nports = [{ host_port = 25, container_port = 25 },\n { host_port = 25, container_port = 26 }]\n",
         );
         assert_eq!((line, field.as_str()), (Some(3), "ports.1.host_port"));
+        // Host port 0 = any free port: twice is not a collision; container port 0 is refused.
+        let any = "image = \"x\"\nports = [{ host_port = 0, container_port = 25 },\n { host_port = 0, container_port = 26 }]\n";
+        assert!(parse::<Service>(FILE, any).is_ok());
+        let (line, field, _) =
+            first("image = \"x\"\nports = [{ host_port = 0, container_port = 0 }]\n");
+        assert_eq!((line, field.as_str()), (Some(2), "ports.0.container_port"));
     }
 }

@@ -23,4 +23,5 @@ mod render_snapshots;
 mod secret;
 mod serve;
 mod server_image;
+mod worker_engine;
 mod write;

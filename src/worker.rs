@@ -1,0 +1,12 @@
+//! `mailu-git worker`: the only part of mailu-git with Docker access. It follows the deployed
+//! version through the REST API (never the store) and makes Docker's containers match it.
+//!
+//! - `spec.rs`: the container a service file asks for (pure).
+//! - `engine.rs`: the Docker calls, on bollard: networks, volumes, images, our labelled containers,
+//!   creation with our entrypoint copied in, exec, health.
+
+pub mod engine;
+pub mod spec;
+
+pub use engine::{Engine, Error};
+pub use spec::{Access, ImageDefaults, Spec};
