@@ -2,10 +2,12 @@
 //! version through the REST API (never the store) and makes Docker's containers match it.
 //!
 //! - `spec.rs`: the container a service file asks for (pure).
+//! - `plan.rs`: what to do per service for a version, and in which order (pure).
 //! - `engine.rs`: the Docker calls, on bollard: networks, volumes, images, our labelled containers,
 //!   creation with our entrypoint copied in, exec, health.
 
 pub mod engine;
+pub mod plan;
 pub mod spec;
 
 pub use engine::{Engine, Error};
