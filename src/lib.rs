@@ -21,4 +21,5 @@ pub mod repo_template;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod versioner;

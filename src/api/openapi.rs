@@ -20,6 +20,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
+    certificate,
     alias, alternative, domain, fetch, overrides, relay, secret, service, settings, token, user,
     write,
 };
@@ -133,6 +134,8 @@ pub struct PageQuery {
         fetch::patch,
         fetch::delete,
         secret::recipient,
+        certificate::get,
+        certificate::put,
         user::get_all,
         user::post,
         user::get_one,
