@@ -173,6 +173,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::settings::SettingsCommand,
     },
+    /// The TLS certificate of front, smtp and imap (through the REST API).
+    Certificate {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::certificate::CertificateCommand,
+    },
     /// The services the worker deploys (through the REST API).
     Service {
         #[command(flatten)]
@@ -384,6 +391,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connection,
             command,
         } => admin::settings::settings(&admin::Session::open(connection)?, command),
+        Command::Certificate {
+            connection,
+            command,
+        } => admin::certificate::certificate(&admin::Session::open(connection)?, command),
         Command::Pending { connection } => {
             admin::settings::pending(&admin::Session::open(connection)?)
         }

@@ -400,3 +400,34 @@ fn acme_issues_renews_and_survives_a_failing_server() {
         .unwrap();
     assert!(failures.parse::<u32>().unwrap() >= 2, "{metrics}");
 }
+
+#[test]
+fn the_cli_uploads_and_shows_the_certificate() {
+    let server = TestServer::start();
+    let token = token(&server);
+    let tmp = tempfile::tempdir().unwrap();
+    let (issuer, ca_pem) = ca();
+    let good = leaf(&issuer, &["mail.example.com"], -1, 90);
+    let other = leaf(&issuer, &["mail.example.com"], -1, 90);
+    std::fs::write(tmp.path().join("chain.pem"), format!("{}{ca_pem}", good.cert)).unwrap();
+    std::fs::write(tmp.path().join("key.pem"), &good.key).unwrap();
+    std::fs::write(tmp.path().join("other.pem"), &other.key).unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(crate::support::bin())
+            .args(args)
+            .env("MAILU_GIT_URL", &server.url)
+            .env("MAILU_GIT_TOKEN", &token)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+    let refused = cli(&["certificate", "set", "--cert", "chain.pem", "--key", "other.pem"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("does not match"), "{stderr}");
+    let set = cli(&["certificate", "set", "--cert", "chain.pem", "--key", "key.pem", "--wait"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let show = cli(&["certificate", "show"]);
+    let stdout = String::from_utf8_lossy(&show.stdout);
+    assert!(stdout.contains("uploaded") && stdout.contains("CN=test CA"), "{stdout}");
+}
