@@ -113,7 +113,12 @@ pub fn get(view: &dyn View, raw: &str) -> Result<Tagged<DomainGet>, Error> {
     let name = parse_domain(raw, "domain", "Domain")?;
     let entry = existing(view.config(), &name)?;
     Ok(Tagged {
-        value: DomainGet::new(view.config(), &name, &entry.domain, tlsa_data(view).as_deref()),
+        value: DomainGet::new(
+            view.config(),
+            &name,
+            &entry.domain,
+            tlsa_data(view).as_deref(),
+        ),
         etag: etag_of(&current(view, &RepoPath::domain(&name))?),
     })
 }

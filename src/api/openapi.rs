@@ -20,9 +20,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
-    certificate,
-    alias, alternative, domain, fetch, overrides, relay, secret, service, settings, token, user,
-    write,
+    alias, alternative, certificate, domain, fetch, overrides, relay, secret, service, settings,
+    token, user, write,
 };
 
 pub use super::error::Body as ErrorBody;

@@ -40,7 +40,10 @@ pub struct Shared {
 
 impl Shared {
     pub fn attempt(&self) -> Attempt {
-        self.attempt.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.attempt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Records the end of an attempt (`error` = `None` on success) and when the next one is planned.
@@ -57,7 +60,10 @@ impl Shared {
 
     /// Failures in a row so far.
     pub fn failures(&self) -> u32 {
-        self.attempt.lock().unwrap_or_else(|e| e.into_inner()).failures
+        self.attempt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failures
     }
 
     pub fn add_challenge(&self, token: String, key_authorization: String) {

@@ -14,20 +14,30 @@ use serde_json::{Value, json};
 use crate::support::{TestServer, git, have_tool, request};
 
 fn token(server: &TestServer) -> String {
-    server.generated_admin_token().expect("a generated admin token")
+    server
+        .generated_admin_token()
+        .expect("a generated admin token")
 }
 
 fn certificate(server: &TestServer, token: &str) -> Value {
-    let r = request("GET", &format!("{}/api/v1/certificate", server.url), token, None);
+    let r = request(
+        "GET",
+        &format!("{}/api/v1/certificate", server.url),
+        token,
+        None,
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()
 }
 
 fn versions(server: &TestServer) -> usize {
-    git(&server.data.join("config.git"), &["rev-list", "--count", "main"])
-        .trim()
-        .parse()
-        .unwrap()
+    git(
+        &server.data.join("config.git"),
+        &["rev-list", "--count", "main"],
+    )
+    .trim()
+    .parse()
+    .unwrap()
 }
 
 fn patch_settings(server: &TestServer, token: &str, body: Value) {
@@ -50,7 +60,10 @@ fn wait_for(server: &TestServer, token: &str, what: &str, done: impl Fn(&Value) 
         if done(&c) {
             return c;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {c}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {c}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -105,12 +118,18 @@ fn the_first_version_holds_a_self_signed_certificate_rendered_for_front_smtp_and
     for service in ["front", "smtp", "imap"] {
         let rendered = git(
             &repo,
-            &["show", &format!("main:rendered/{service}/etc/mailu/tls/cert.pem")],
+            &[
+                "show",
+                &format!("main:rendered/{service}/etc/mailu/tls/cert.pem"),
+            ],
         );
         assert_eq!(rendered, chain, "{service}");
         let key = git(
             &repo,
-            &["show", &format!("main:rendered/{service}/etc/mailu/tls/key.pem")],
+            &[
+                "show",
+                &format!("main:rendered/{service}/etc/mailu/tls/key.pem"),
+            ],
         );
         assert!(key.starts_with("@@mailu-secret:tls/cert:"), "{key}");
     }
@@ -144,13 +163,17 @@ fn a_self_signed_certificate_follows_the_host_names() {
     // A change of the server's own, in a version.
     wait_for(&server, &token, "the version", |_| {
         let log = git(&data.join("config.git"), &["log", "--format=%B", "main"]);
-        log.lines().any(|l| l.starts_with("Mailu-Change:") && l.ends_with(" mailu-git"))
+        log.lines()
+            .any(|l| l.starts_with("Mailu-Change:") && l.ends_with(" mailu-git"))
     });
     let rendered = git(
         &data.join("config.git"),
         &["show", "main:rendered/imap/etc/mailu/tls/cert.pem"],
     );
-    let chain = git(&data.join("config.git"), &["show", "main:certificates/cert.pem"]);
+    let chain = git(
+        &data.join("config.git"),
+        &["show", "main:certificates/cert.pem"],
+    );
     assert_eq!(rendered, chain);
 }
 
@@ -170,27 +193,65 @@ fn uploads_are_checked_and_refusals_change_nothing() {
     let chain = |m: &Made| format!("{}{}", m.cert, ca_pem);
     let before = versions(&server);
     let refusals = [
-        (json!({"cert": chain(&good), "key": other.key}), "key", "does not match"),
-        (json!({"cert": chain(&expired), "key": expired.key}), "cert", "expired"),
-        (json!({"cert": chain(&future), "key": future.key}), "cert", "not valid yet"),
-        (json!({"cert": chain(&wrong), "key": wrong.key}), "cert", "mail.example.com"),
-        (json!({"cert": chain(&deep), "key": deep.key}), "cert", "mail.example.com"),
-        (json!({"cert": "garbage", "key": good.key}), "cert", "BEGIN CERTIFICATE"),
+        (
+            json!({"cert": chain(&good), "key": other.key}),
+            "key",
+            "does not match",
+        ),
+        (
+            json!({"cert": chain(&expired), "key": expired.key}),
+            "cert",
+            "expired",
+        ),
+        (
+            json!({"cert": chain(&future), "key": future.key}),
+            "cert",
+            "not valid yet",
+        ),
+        (
+            json!({"cert": chain(&wrong), "key": wrong.key}),
+            "cert",
+            "mail.example.com",
+        ),
+        (
+            json!({"cert": chain(&deep), "key": deep.key}),
+            "cert",
+            "mail.example.com",
+        ),
+        (
+            json!({"cert": "garbage", "key": good.key}),
+            "cert",
+            "BEGIN CERTIFICATE",
+        ),
         (
             json!({"cert": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "key": good.key}),
             "cert",
             "does not parse",
         ),
-        (json!({"cert": chain(&good), "key": "nonsense"}), "key", "PEM"),
-        (json!({"cert": chain(&good), "key": good.cert}), "key", "CERTIFICATE"),
-        (json!({"cert": format!("{}{}", good.cert, good.key), "key": good.key}), "cert", "PRIVATE KEY"),
+        (
+            json!({"cert": chain(&good), "key": "nonsense"}),
+            "key",
+            "PEM",
+        ),
+        (
+            json!({"cert": chain(&good), "key": good.cert}),
+            "key",
+            "CERTIFICATE",
+        ),
+        (
+            json!({"cert": format!("{}{}", good.cert, good.key), "key": good.key}),
+            "cert",
+            "PRIVATE KEY",
+        ),
         (json!({"cert": chain(&good)}), "key", "key"),
     ];
     for (body, field, words) in refusals {
         let r = request("PUT", &url, &token, Some(body));
         assert_eq!(r.status, 400, "{field} {words}: {}", r.body);
         let errors = &r.json()["errors"];
-        let message = errors[field].as_str().unwrap_or_else(|| panic!("{}", r.body));
+        let message = errors[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}", r.body));
         assert!(message.contains(words), "{field}: {message}");
         assert!(!r.body.contains("PRIVATE KEY-----\n"), "no key in answers");
     }
@@ -215,16 +276,25 @@ fn uploads_are_checked_and_refusals_change_nothing() {
         assert_eq!(c["chain_length"], 2);
     }
     let repo = server.data.join("config.git");
-    let rendered = git(&repo, &["show", "main:rendered/smtp/etc/mailu/tls/cert.pem"]);
+    let rendered = git(
+        &repo,
+        &["show", "main:rendered/smtp/etc/mailu/tls/cert.pem"],
+    );
     assert_eq!(rendered, chain(&wildcard));
     let all = git(&repo, &["log", "-p", "main"]);
-    assert!(!all.contains(wildcard.key.lines().nth(1).unwrap()), "the key is never in clear");
+    assert!(
+        !all.contains(wildcard.key.lines().nth(1).unwrap()),
+        "the key is never in clear"
+    );
 
     // A revert to the version before gives back the previous certificate.
     let before_wildcard = git(&repo, &["rev-parse", "main~1"]);
     let previous = git(
         &repo,
-        &["show", &format!("{}:certificates/cert.pem", before_wildcard.trim())],
+        &[
+            "show",
+            &format!("{}:certificates/cert.pem", before_wildcard.trim()),
+        ],
     );
     assert_eq!(previous, chain(&good));
 }
@@ -359,14 +429,24 @@ fn acme_issues_renews_and_survives_a_failing_server() {
 
     // Issuance: the flavor asks for ACME, the task orders, pebble validates against our path.
     patch_settings(&server, &token, json!({"tls": {"flavor": "letsencrypt"}}));
-    let issued = wait_for(&server, &token, "the ACME certificate", |c| c["source"] == "acme");
-    assert!(issued["issuer"].as_str().unwrap().contains("Pebble"), "{issued}");
+    let issued = wait_for(&server, &token, "the ACME certificate", |c| {
+        c["source"] == "acme"
+    });
+    assert!(
+        issued["issuer"].as_str().unwrap().contains("Pebble"),
+        "{issued}"
+    );
     assert_eq!(issued["hostnames"], json!(["mail.example.com"]));
     assert_eq!(issued["renewal"]["error"], Value::Null, "{issued}");
     let spki = issued["spki_sha256"].clone();
     let repo = data.join("config.git");
     let meta = git(&repo, &["show", "HEAD:certificates/cert.toml"]);
-    let pending = request("GET", &format!("{}/api/v1/pending", server.url), &token, None);
+    let pending = request(
+        "GET",
+        &format!("{}/api/v1/pending", server.url),
+        &token,
+        None,
+    );
     assert!(
         meta.contains("acme") || pending.body.contains("Install the ACME certificate"),
         "{meta} {}",
@@ -378,7 +458,10 @@ fn acme_issues_renews_and_survives_a_failing_server() {
     let renewed = wait_for(&server, &token, "a renewed certificate", |c| {
         c["source"] == "acme" && c["serial"] != issued["serial"]
     });
-    assert_eq!(renewed["spki_sha256"], spki, "the key is kept across renewals");
+    assert_eq!(
+        renewed["spki_sha256"], spki,
+        "the key is kept across renewals"
+    );
     patch_settings(&server, &token, json!({"tls": {"renew_before_days": 30}}));
     // Let a renewal that was under way finish before the certificate is compared.
     std::thread::sleep(Duration::from_secs(1));
@@ -390,9 +473,18 @@ fn acme_issues_renews_and_survives_a_failing_server() {
     let failed = wait_for(&server, &token, "two failed attempts", |c| {
         c["renewal"]["failures"].as_u64().unwrap_or(0) >= 2
     });
-    assert!(failed["renewal"]["error"].as_str().unwrap().contains("ACME"), "{failed}");
+    assert!(
+        failed["renewal"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("ACME"),
+        "{failed}"
+    );
     assert!(failed["renewal"]["next"].is_string(), "{failed}");
-    assert_eq!(failed["serial"], settled["serial"], "the old certificate stays");
+    assert_eq!(
+        failed["serial"], settled["serial"],
+        "the old certificate stays"
+    );
     let metrics = request("GET", &format!("{}/metrics", server.url), "", None).body;
     let failures = metrics
         .lines()
@@ -409,7 +501,11 @@ fn the_cli_uploads_and_shows_the_certificate() {
     let (issuer, ca_pem) = ca();
     let good = leaf(&issuer, &["mail.example.com"], -1, 90);
     let other = leaf(&issuer, &["mail.example.com"], -1, 90);
-    std::fs::write(tmp.path().join("chain.pem"), format!("{}{ca_pem}", good.cert)).unwrap();
+    std::fs::write(
+        tmp.path().join("chain.pem"),
+        format!("{}{ca_pem}", good.cert),
+    )
+    .unwrap();
     std::fs::write(tmp.path().join("key.pem"), &good.key).unwrap();
     std::fs::write(tmp.path().join("other.pem"), &other.key).unwrap();
     let cli = |args: &[&str]| {
@@ -421,13 +517,35 @@ fn the_cli_uploads_and_shows_the_certificate() {
             .output()
             .unwrap()
     };
-    let refused = cli(&["certificate", "set", "--cert", "chain.pem", "--key", "other.pem"]);
+    let refused = cli(&[
+        "certificate",
+        "set",
+        "--cert",
+        "chain.pem",
+        "--key",
+        "other.pem",
+    ]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("does not match"), "{stderr}");
-    let set = cli(&["certificate", "set", "--cert", "chain.pem", "--key", "key.pem", "--wait"]);
-    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let set = cli(&[
+        "certificate",
+        "set",
+        "--cert",
+        "chain.pem",
+        "--key",
+        "key.pem",
+        "--wait",
+    ]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
     let show = cli(&["certificate", "show"]);
     let stdout = String::from_utf8_lossy(&show.stdout);
-    assert!(stdout.contains("uploaded") && stdout.contains("CN=test CA"), "{stdout}");
+    assert!(
+        stdout.contains("uploaded") && stdout.contains("CN=test CA"),
+        "{stdout}"
+    );
 }

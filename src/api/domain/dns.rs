@@ -171,7 +171,11 @@ mod tests {
             vec!["_25._tcp.mail.example.com. 600 IN TLSA 3 1 1 ab12"]
         );
         let notls = config("format = 1\n[tls]\nflavor = \"notls\"\n", false);
-        assert!(records(&notls, &example(), Some("ab12")).dns_tlsa.is_empty());
+        assert!(
+            records(&notls, &example(), Some("ab12"))
+                .dns_tlsa
+                .is_empty()
+        );
         // Mailu's default ports: 143, 110 and 587 are closed, the TLS ones open.
         assert_eq!(
             r.dns_autoconfig,
