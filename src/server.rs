@@ -178,8 +178,9 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     generate_missing_secrets(&versioner, &keyring).await?;
     // A repository without a certificate (made before the tls module), or with a self-signed one
     // that no longer covers the host names, gets a new self-signed one now, as one change.
-    if let crate::tls::renew::Due::SelfSigned(why) =
-        crate::tls::renew::due(&versioner.state(), crate::tls::now())
+    // (The state's guard is dropped before the write, which takes the writer's lock.)
+    let due = crate::tls::renew::due(&versioner.state(), crate::tls::now());
+    if let crate::tls::renew::Due::SelfSigned(why) = due
         && let Err(err) = crate::tls::renew::write_self_signed(&versioner, &keyring, why).await
     {
         tracing::error!(error = %err, "cannot make the self-signed certificate");

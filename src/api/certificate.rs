@@ -16,6 +16,9 @@ use super::write::{self, Wait};
 use super::{Authorized, Context, Error, Read, Write};
 use crate::tls::{self, CertError, Key, Source};
 
+/// Encrypts a secret's plaintext for the repository.
+pub type Encrypt<'a> = &'a dyn Fn(&[u8]) -> Result<Vec<u8>, crate::secret::Error>;
+
 /// The largest upload: a chain and a key are a few KiB; long chains of RSA-4096 stay far below.
 pub const BODY_LIMIT: usize = 256 << 10;
 
@@ -89,7 +92,7 @@ pub fn plan_upload(
     view: &dyn View,
     upload: &Upload,
     now: i64,
-    encrypt: &dyn Fn(&[u8]) -> Result<Vec<u8>, crate::secret::Error>,
+    encrypt: Encrypt<'_>,
 ) -> Result<Change, Error> {
     let (chain, key) = check_upload(upload, &view.config().settings.mail.hostnames, now)?;
     let edits = tls::edits(&upload.cert, &key, Source::Uploaded, encrypt)

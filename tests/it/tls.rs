@@ -549,3 +549,61 @@ fn the_cli_uploads_and_shows_the_certificate() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_repository_without_a_certificate_gets_one_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = TestServer::start_on(&data);
+    let first = certificate(&server, &token(&server));
+    server.stop();
+    // A repository from before the tls module: no certificate, no key (committed past the server).
+    let repo = data.join("config.git");
+    let work = tmp.path().join("work");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            repo.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    git(&work, &["rm", "-q", "-r", "certificates", "secrets/tls"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "old",
+        ],
+    );
+    git(&work, &["push", "-q", repo.to_str().unwrap(), "HEAD:main"]);
+    let server = TestServer::start_on(&data);
+    // The change is made before the server listens; read it from the repository once committed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let files = git(&repo, &["ls-tree", "-r", "--name-only", "main"]);
+        if files.contains("certificates/cert.pem") && files.contains("secrets/tls/cert") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no certificate was made: {files}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let chain = git(&repo, &["show", "main:certificates/cert.pem"]);
+    assert!(chain.contains("BEGIN CERTIFICATE"), "{chain}");
+    assert_ne!(
+        first["serial"].as_str().unwrap(),
+        "",
+        "the first start had one too"
+    );
+    server.stop();
+}
