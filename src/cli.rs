@@ -78,8 +78,9 @@ enum Command {
         /// A PEM CA certificate to trust for the ACME server's HTTPS (a test CA such as pebble's).
         #[arg(long, env = "MAILU_GIT_ACME_CA")]
         acme_ca: Option<PathBuf>,
-        /// How often the certificate is checked for renewal (and host name changes), e.g. `1h`.
-        #[arg(long, env = "MAILU_GIT_TLS_CHECK", default_value = "1h", value_parser = humantime::parse_duration)]
+        /// How often the certificate is looked at (renewal, host name and flavor changes), e.g. `1m`;
+        /// a look reads one file and costs microseconds.
+        #[arg(long, env = "MAILU_GIT_TLS_CHECK", default_value = "1m", value_parser = humantime::parse_duration)]
         tls_check: std::time::Duration,
         /// The first retry after a failed ACME renewal, doubled after each failure, e.g. `1m`.
         #[arg(long, env = "MAILU_GIT_ACME_RETRY", default_value = "1m", value_parser = humantime::parse_duration)]

@@ -67,7 +67,7 @@ impl Default for TlsOptions {
         TlsOptions {
             acme_directory: crate::tls::acme::LETS_ENCRYPT.to_owned(),
             acme_ca: None,
-            check: Duration::from_secs(3600),
+            check: Duration::from_secs(60),
             retry_min: Duration::from_secs(60),
             retry_max: Duration::from_secs(24 * 3600),
         }

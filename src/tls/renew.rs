@@ -35,7 +35,7 @@ impl Settings {
     pub fn new(acme: acme::Settings) -> Settings {
         Settings {
             acme,
-            check: Duration::from_secs(3600),
+            check: Duration::from_secs(60),
             retry_min: Duration::from_secs(60),
             retry_max: Duration::from_secs(24 * 3600),
         }
@@ -49,8 +49,13 @@ pub enum Due {
     Nothing,
     /// A new self-signed certificate, for this reason.
     SelfSigned(&'static str),
-    /// An ACME order for these names, for this reason.
-    Acme { names: Vec<String>, why: String },
+    /// An ACME order for these names, for this reason; `expiring` when the only reason is the
+    /// renewal window.
+    Acme {
+        names: Vec<String>,
+        why: String,
+        expiring: bool,
+    },
 }
 
 /// Decides what the state needs at `now`.
@@ -79,23 +84,28 @@ pub fn due(state: &versioner::State, now: i64) -> Due {
     let Some(s) = stored else {
         return Due::Nothing;
     };
-    let why = if s.source != Source::Acme {
-        "tls.flavor asks for an ACME certificate".to_owned()
+    let (why, expiring) = if s.source != Source::Acme {
+        ("tls.flavor asks for an ACME certificate".to_owned(), false)
     } else if s
         .chain
         .check_hostnames(&config.settings.mail.hostnames)
         .is_err()
     {
-        "the host names changed".to_owned()
+        ("the host names changed".to_owned(), false)
     } else if s.chain.info.not_after - now < i64::from(tls.renew_before_days) * 86_400 {
-        format!(
+        let why = format!(
             "it expires within {} days (tls.renew_before_days)",
             tls.renew_before_days
-        )
+        );
+        (why, true)
     } else {
         return Due::Nothing;
     };
-    Due::Acme { names, why }
+    Due::Acme {
+        names,
+        why,
+        expiring,
+    }
 }
 
 /// Runs until the process ends.
@@ -134,7 +144,21 @@ async fn step(
             }
             Ok(())
         }
-        Due::Acme { names, why } => {
+        Due::Acme {
+            names,
+            why,
+            expiring,
+        } => {
+            // A window longer than the CA's certificates makes every new one due at once: renew
+            // for that reason at most once per `retry_max`, not at every look.
+            if expiring
+                && shared
+                    .last_success()
+                    .is_some_and(|at| now - at < settings.retry_max.as_secs() as i64)
+            {
+                tracing::warn!(%why, "renewed less than --acme-retry-max ago: is tls.renew_before_days longer than the CA's certificates last?");
+                return Ok(());
+            }
             tracing::info!(names = ?names, %why, directory = %settings.acme.directory, "requesting a certificate");
             match order(versioner, keyring, shared, settings, &names).await {
                 Ok(()) => {
@@ -246,4 +270,26 @@ async fn order(
         .await
         .map(|_| ())
         .map_err(|e| format!("the certificate was issued but cannot be stored: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let acme = acme::Settings {
+            directory: acme::LETS_ENCRYPT.into(),
+            ca: None,
+            account_dir: "unused".into(),
+            contact: None,
+            timeout: Duration::from_secs(1),
+        };
+        let s = Settings::new(acme);
+        assert_eq!(backoff(&s, 0), Duration::from_secs(60));
+        assert_eq!(backoff(&s, 1), Duration::from_secs(120));
+        assert_eq!(backoff(&s, 4), Duration::from_secs(960));
+        assert_eq!(backoff(&s, 20), s.retry_max);
+        assert_eq!(backoff(&s, u32::MAX), s.retry_max);
+    }
 }

@@ -36,6 +36,8 @@ pub struct Shared {
     challenges: Mutex<HashMap<String, String>>,
     /// Attempts made (successful or not), for `/metrics`.
     attempts: std::sync::atomic::AtomicU64,
+    /// When the last successful attempt ended (Unix seconds).
+    last_success: Mutex<Option<i64>>,
 }
 
 impl Shared {
@@ -54,8 +56,16 @@ impl Shared {
         a.at_unix = Some(now);
         a.error = error;
         a.next = next.map(format_time);
+        if a.error.is_none() {
+            *self.last_success.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        }
         self.attempts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When the last successful attempt ended.
+    pub fn last_success(&self) -> Option<i64> {
+        *self.last_success.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Failures in a row so far.
