@@ -5,8 +5,8 @@
 //! what a zone file needs. As in Mailu, the DMARC records are shown only when the domain has a DKIM
 //! key (signing must work before `p=reject` is safe). TLSA: where Mailu shows the ISRG roots
 //! (`2 1 1`, Let's Encrypt only), we show the certificate's own key (`3 1 1`, DANE-EE) for SMTP on
-//! the primary host, whatever issued it, while TLS is on: ACME renewals keep the key, so the record
-//! stays valid across them.
+//! the primary host, whatever issued it, in every flavor (smtp keeps TLS with "notls"): ACME
+//! renewals keep the key, so the record stays valid across them.
 
 use serde::Serialize;
 
@@ -31,7 +31,8 @@ pub struct Records {
     pub dns_tlsa: Vec<String>,
 }
 
-/// RFC 6186 services as Mailu lists them: name, port, priority. The TLS ones only when TLS is on.
+/// RFC 6186 services as Mailu lists them: name, port, priority. `autodiscover` (the web, 443) only
+/// when the front does TLS; the mail ones in every flavor (mail keeps TLS even with "notls").
 const PLAIN: [(&str, u16, u16); 3] = [
     ("imap", 143, 20),
     ("pop3", 110, 20),
@@ -90,7 +91,6 @@ pub fn records(config: &Config, domain: &DomainName, spki: Option<&str>) -> Reco
             )
         }),
         dns_tlsa: spki
-            .filter(|_| settings.tls_enabled())
             .map(|spki| vec![format!("_25._tcp.{host}. {TTL} IN TLSA 3 1 1 {spki}")])
             .unwrap_or_default(),
     }
@@ -106,11 +106,10 @@ fn dmarc(settings: &Settings, domain: &DomainName) -> String {
 /// SRV records for every service; a closed port gets RFC 6186's "not offered here" record
 /// (`0 0 0 .`), as later Mailu versions write, instead of pointing clients at a closed port.
 fn autoconfig(settings: &Settings, domain: &DomainName, host: &DomainName) -> Vec<String> {
-    let services = PLAIN.iter().chain(if settings.tls_enabled() {
-        &TLS[..]
-    } else {
-        &[]
-    });
+    let services = PLAIN.iter().chain(
+        TLS.iter()
+            .filter(|(name, ..)| *name != "autodiscover" || settings.tls_enabled()),
+    );
     let mut out: Vec<String> = services
         .map(|(name, port, priority)| {
             if settings.port_open(*port) {
@@ -171,11 +170,8 @@ mod tests {
             vec!["_25._tcp.mail.example.com. 600 IN TLSA 3 1 1 ab12"]
         );
         let notls = config("format = 1\n[tls]\nflavor = \"notls\"\n", false);
-        assert!(
-            records(&notls, &example(), Some("ab12"))
-                .dns_tlsa
-                .is_empty()
-        );
+        // smtp keeps its certificate with "notls" too.
+        assert_eq!(records(&notls, &example(), Some("ab12")).dns_tlsa.len(), 1);
         // Mailu's default ports: 143, 110 and 587 are closed, the TLS ones open.
         assert_eq!(
             r.dns_autoconfig,
@@ -212,6 +208,10 @@ mod tests {
                 "_imap._tcp.example.com. 600 IN SRV 0 0 0 .",
                 "_pop3._tcp.example.com. 600 IN SRV 0 0 0 .",
                 "_submission._tcp.example.com. 600 IN SRV 0 0 0 .",
+                // "notls": no web (autodiscover), but the mail ports keep TLS.
+                "_submissions._tcp.example.com. 600 IN SRV 0 0 0 .",
+                "_imaps._tcp.example.com. 600 IN SRV 10 1 993 mx.example.org.",
+                "_pop3s._tcp.example.com. 600 IN SRV 0 0 0 .",
                 "autoconfig.example.com. 600 IN CNAME mx.example.org.",
             ]
         );

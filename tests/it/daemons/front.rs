@@ -92,6 +92,17 @@ fn nginx_accepts_the_front_of_every_tls_flavor() {
             let cert = rendered.path().join(mail).join("etc/mailu/tls/cert.pem");
             assert!(cert.exists(), "{mail} keeps its certificate with {flavor}");
         }
+        // ... and uses it: mail never runs without TLS, "notls" included.
+        let main_cf =
+            std::fs::read_to_string(rendered.path().join("smtp/etc/postfix/main.cf")).unwrap();
+        assert!(
+            main_cf.contains("smtpd_tls_cert_file = /etc/mailu/tls/cert.pem"),
+            "{flavor}"
+        );
+        assert!(main_cf.contains("smtpd_tls_auth_only = yes"), "{flavor}");
+        let dovecot =
+            std::fs::read_to_string(rendered.path().join("imap/etc/dovecot/dovecot.conf")).unwrap();
+        assert!(dovecot.contains("\nssl = required\n"), "{flavor}");
         let out = nginx_t(rendered.path());
         assert_lines(&out, MAIN, &[]);
         let acme: &[&str] = &[ACME];
