@@ -390,3 +390,39 @@ fn the_rendered_certificate_and_its_filled_key_match_in_front_smtp_and_imap() {
         );
     }
 }
+
+/// `tls.flavor = "notls"` takes TLS off the web only: postfix and dovecot start from the rendered
+/// certificate (its key filled) and dovecot still requires TLS for logins.
+#[test]
+fn with_notls_smtp_and_imap_keep_tls_with_the_rendered_certificate() {
+    if image::ensure().is_none() {
+        return;
+    }
+    let checkout = copy_of(Fixture::Small, |root| {
+        let path = root.join("mailu.toml");
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("flavor = \"cert\""));
+        fs::write(
+            &path,
+            text.replacen("flavor = \"cert\"", "flavor = \"notls\"", 1),
+        )
+        .unwrap();
+    });
+    let out = rendered_dir(checkout.path());
+    let root = out.path();
+    assert!(!root.join("front/etc/mailu/tls/cert.pem").exists());
+    let smtp = run_check(
+        &root.join("smtp"),
+        &format!(
+            "{}\n{}\npostconf -h smtpd_tls_security_level smtpd_tls_auth_only\n",
+            fill_tls(),
+            smtp::SCRIPT
+        ),
+    );
+    smtp.assert_success();
+    let imap = run_check(
+        &root.join("imap"),
+        &format!("{}{}", imap::prepare(), imap::CONFIG_CHECK),
+    );
+    imap.assert_success();
+}
