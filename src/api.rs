@@ -11,6 +11,7 @@ pub mod access;
 pub mod alias;
 pub mod alternative;
 pub mod body;
+pub mod certificate;
 pub mod domain;
 pub mod error;
 pub mod fetch;
@@ -63,6 +64,8 @@ pub struct Context {
     pub versioner: Versioner,
     /// Password hashes running at once (each takes a core for ~0.2 s at the default cost).
     pub hashing: Arc<tokio::sync::Semaphore>,
+    /// The certificate's renewal status and pending ACME challenges.
+    pub tls: Arc<crate::tls::Shared>,
 }
 
 impl std::fmt::Debug for Context {
@@ -90,6 +93,7 @@ impl Context {
             tokens: Arc::new(RwLock::new(tokens)),
             limiter: Arc::new(Mutex::new(limiter)),
             metrics: Arc::new(Metrics::default()),
+            tls: Arc::default(),
         }
     }
 }
@@ -139,6 +143,12 @@ pub fn router(ctx: Context) -> Router {
         )
         .route("/service/{name}/token", post(service::token))
         .route("/secret/recipient", get(secret::recipient))
+        .route(
+            "/certificate",
+            get(certificate::get)
+                .put(certificate::put)
+                .layer(DefaultBodyLimit::max(certificate::BODY_LIMIT)),
+        )
         .route("/user", get(user::get_all).post(user::post))
         .route(
             "/user/{email}",
@@ -205,6 +215,11 @@ pub fn router(ctx: Context) -> Router {
         // The interactive page of the document: public too, and offline (vendored Swagger UI).
         .merge(openapi::page())
         .route("/metrics", get(metrics::render))
+        // HTTP-01 answers for the ACME server, public (front proxies the path here).
+        .route(
+            "/.well-known/acme-challenge/{token}",
+            get(certificate::challenge),
+        )
         .with_state(ctx)
 }
 

@@ -72,6 +72,22 @@ enum Command {
         /// Repack the whole repository into one pack this often, e.g. `6h`.
         #[arg(long, env = "MAILU_GIT_REPACK_EVERY", default_value = "6h", value_parser = humantime::parse_duration)]
         repack_every: std::time::Duration,
+        /// The ACME directory for `tls.flavor` "letsencrypt" and "mail-letsencrypt".
+        #[arg(long, env = "MAILU_GIT_ACME_DIRECTORY", default_value = crate::tls::acme::LETS_ENCRYPT)]
+        acme_directory: String,
+        /// A PEM CA certificate to trust for the ACME server's HTTPS (a test CA such as pebble's).
+        #[arg(long, env = "MAILU_GIT_ACME_CA")]
+        acme_ca: Option<PathBuf>,
+        /// How often the certificate is looked at (renewal, host name and flavor changes), e.g. `1m`;
+        /// a look reads one file and costs microseconds.
+        #[arg(long, env = "MAILU_GIT_TLS_CHECK", default_value = "1m", value_parser = humantime::parse_duration)]
+        tls_check: std::time::Duration,
+        /// The first retry after a failed ACME renewal, doubled after each failure, e.g. `1m`.
+        #[arg(long, env = "MAILU_GIT_ACME_RETRY", default_value = "1m", value_parser = humantime::parse_duration)]
+        acme_retry: std::time::Duration,
+        /// The longest wait between ACME retries, e.g. `1d`.
+        #[arg(long, env = "MAILU_GIT_ACME_RETRY_MAX", default_value = "1d", value_parser = humantime::parse_duration)]
+        acme_retry_max: std::time::Duration,
     },
     /// Validate a checkout of the config repository (model and templates) and print every problem.
     Check {
@@ -157,6 +173,13 @@ enum Command {
         connection: admin::Connection,
         #[command(subcommand)]
         command: admin::settings::SettingsCommand,
+    },
+    /// The TLS certificate of front, smtp and imap (through the REST API).
+    Certificate {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::certificate::CertificateCommand,
     },
     /// The services the worker deploys (through the REST API).
     Service {
@@ -287,6 +310,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             git_push_wait,
             repack_loose,
             repack_every,
+            acme_directory,
+            acme_ca,
+            tls_check,
+            acme_retry,
+            acme_retry_max,
         } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -297,6 +325,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             options.git.push_wait = git_push_wait;
             options.repack.loose_limit = repack_loose;
             options.repack.every = repack_every;
+            options.tls.acme_directory = acme_directory;
+            options.tls.acme_ca = acme_ca;
+            options.tls.check = tls_check;
+            options.tls.retry_min = acme_retry;
+            options.tls.retry_max = acme_retry_max;
             // Read from the environment only, never from arguments, which other users can see.
             options.admin_token = env_token("MAILU_GIT_ADMIN_TOKEN")?;
             options.worker_token = env_token("MAILU_GIT_WORKER_TOKEN")?;
@@ -359,6 +392,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connection,
             command,
         } => admin::settings::settings(&admin::Session::open(connection)?, command),
+        Command::Certificate {
+            connection,
+            command,
+        } => admin::certificate::certificate(&admin::Session::open(connection)?, command),
         Command::Pending { connection } => {
             admin::settings::pending(&admin::Session::open(connection)?)
         }

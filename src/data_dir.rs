@@ -108,6 +108,11 @@ impl DataDir {
         self.root.join("git-hooks")
     }
 
+    /// The ACME account credentials, one file per directory URL (mode 0600).
+    pub fn acme(&self) -> PathBuf {
+        self.root.join("acme")
+    }
+
     /// The Unix socket the hooks hand a push over to the server through.
     pub fn hook_socket(&self) -> PathBuf {
         self.root.join("git-hook.sock")

@@ -21,5 +21,6 @@ pub mod repo_template;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod versioner;
 pub mod worker;

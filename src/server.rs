@@ -48,6 +48,30 @@ pub struct Options {
     pub git: githttp::Options,
     /// When the repository is repacked.
     pub repack: crate::repack::Settings,
+    /// The certificate's renewal.
+    pub tls: TlsOptions,
+}
+
+/// How the server renews its certificate (`tls` module).
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    pub acme_directory: String,
+    pub acme_ca: Option<PathBuf>,
+    pub check: Duration,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            acme_directory: crate::tls::acme::LETS_ENCRYPT.to_owned(),
+            acme_ca: None,
+            check: Duration::from_secs(60),
+            retry_min: Duration::from_secs(60),
+            retry_max: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 impl Options {
@@ -63,6 +87,7 @@ impl Options {
             auth_failure_window: AUTH_FAILURE_WINDOW,
             git: githttp::Options::default(),
             repack: crate::repack::Settings::default(),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -151,6 +176,15 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     )
     .await?;
     generate_missing_secrets(&versioner, &keyring).await?;
+    // A repository without a certificate (made before the tls module), or with a self-signed one
+    // that no longer covers the host names, gets a new self-signed one now, as one change.
+    // (The state's guard is dropped before the write, which takes the writer's lock.)
+    let due = crate::tls::renew::due(&versioner.state(), crate::tls::now());
+    if let crate::tls::renew::Due::SelfSigned(why) = due
+        && let Err(err) = crate::tls::renew::write_self_signed(&versioner, &keyring, why).await
+    {
+        tracing::error!(error = %err, "cannot make the self-signed certificate");
+    }
     log_configuration(&versioner);
     if let Some(token) = generated {
         // Printed once, on stdout (not the log, which may be shipped elsewhere); only its hash is kept.
@@ -177,13 +211,21 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         data.repo().display()
     );
     let limiter = RateLimiter::new(options.auth_failures, options.auth_failure_window);
-    let ctx = api::Context::new(
+    let mut ctx = api::Context::new(
         store.clone(),
         tokens,
         limiter,
         keyring.recipient(),
         versioner.clone(),
     );
+    let tls_shared = Arc::new(crate::tls::Shared::default());
+    ctx.tls = tls_shared.clone();
+    tokio::spawn(crate::tls::renew::run(
+        versioner.clone(),
+        Arc::new(keyring),
+        tls_shared,
+        renew_settings(&options, &data),
+    ));
     let git = githttp::start(
         ctx.clone(),
         data.repo(),
@@ -228,6 +270,23 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The renewal task's settings from the server's options.
+fn renew_settings(options: &Options, data: &DataDir) -> crate::tls::renew::Settings {
+    let acme = crate::tls::acme::Settings {
+        directory: options.tls.acme_directory.clone(),
+        ca: options.tls.acme_ca.clone(),
+        account_dir: data.acme(),
+        contact: None,
+        timeout: Duration::from_secs(120),
+    };
+    crate::tls::renew::Settings {
+        check: options.tls.check,
+        retry_min: options.tls.retry_min,
+        retry_max: options.tls.retry_max,
+        ..crate::tls::renew::Settings::new(acme)
+    }
 }
 
 /// Opens the data directory, creating the secret key and the repository on first start.
@@ -332,11 +391,22 @@ fn first_version(keyring: &secret::Keyring) -> Result<Vec<(model::RepoPath, Vec<
             files.insert(edit.path, content);
         }
     }
-    let config = model::load(&files).map_err(|problems| {
+    let invalid = |problems: model::Diagnostics| {
         Error::Template(format!(
             "the embedded repository template is invalid:\n{problems}"
         ))
-    })?;
+    };
+    // Nothing ever starts without TLS: the first version holds a self-signed certificate.
+    let config = model::load(&files).map_err(invalid)?;
+    let certificate =
+        crate::tls::self_signed_edits(&config, crate::tls::now(), |b| keyring.encrypt(b))
+            .map_err(|e| Error::Template(format!("cannot make the first certificate: {e}")))?;
+    for edit in certificate {
+        if let Some(content) = edit.content {
+            files.insert(edit.path, content);
+        }
+    }
+    let config = model::load(&files).map_err(invalid)?;
     let rendered =
         crate::render::render(&config, &files, crate::render::Scope::Full).map_err(|e| {
             Error::Template(format!(

@@ -71,7 +71,13 @@ pub struct DomainGet {
 }
 
 impl DomainGet {
-    pub fn new(config: &Config, name: &DomainName, domain: &Domain) -> DomainGet {
+    /// `spki` is the `TLSA 3 1 1` data of the certificate ([`tlsa_data`]).
+    pub fn new(
+        config: &Config,
+        name: &DomainName,
+        domain: &Domain,
+        spki: Option<&str>,
+    ) -> DomainGet {
         DomainGet {
             name: name.to_unicode(),
             comment: domain.comment.clone(),
@@ -81,7 +87,7 @@ impl DomainGet {
             max_quota_bytes: domain.max_quota_bytes,
             signup_enabled: domain.signup_enabled,
             alternatives: domain.alternatives.iter().map(|a| a.to_unicode()).collect(),
-            dns: dns::records(config, name),
+            dns: dns::records(config, name, spki),
         }
     }
 }
@@ -89,10 +95,17 @@ impl DomainGet {
 /// `GET /domain`: every domain, in name order (ASCII), filtered and paged.
 pub fn list(view: &dyn View, page: &Search) -> Page<DomainGet> {
     let config = view.config();
+    let spki = tlsa_data(view);
     page.apply(config.domains.iter(), |(name, _)| {
         vec![name.as_str().to_owned(), name.to_unicode()]
     })
-    .map(|(name, entry)| DomainGet::new(config, name, &entry.domain))
+    .map(|(name, entry)| DomainGet::new(config, name, &entry.domain, spki.as_deref()))
+}
+
+/// The SHA-256 of the certificate's public key, the data of its `TLSA 3 1 1` record (read once
+/// per request: every domain shares the one certificate).
+pub fn tlsa_data(view: &dyn View) -> Option<String> {
+    crate::tls::stored(|p| view.read(p)).map(|s| s.chain.info.spki_sha256)
 }
 
 /// `GET /domain/<d>`.
@@ -100,7 +113,12 @@ pub fn get(view: &dyn View, raw: &str) -> Result<Tagged<DomainGet>, Error> {
     let name = parse_domain(raw, "domain", "Domain")?;
     let entry = existing(view.config(), &name)?;
     Ok(Tagged {
-        value: DomainGet::new(view.config(), &name, &entry.domain),
+        value: DomainGet::new(
+            view.config(),
+            &name,
+            &entry.domain,
+            tlsa_data(view).as_deref(),
+        ),
         etag: etag_of(&current(view, &RepoPath::domain(&name))?),
     })
 }

@@ -164,6 +164,12 @@ pub async fn render(State(ctx): State<Context>) -> Response {
     })
     .await;
     // The counters stay useful when the repository cannot be read: leave the gauge out, log why.
+    let tls = {
+        let state = ctx.versioner.state();
+        let now = crate::tls::now();
+        let summary = crate::tls::status::current(&state, &ctx.tls, now);
+        crate::tls::status::metrics(summary.as_ref(), &ctx.tls, now)
+    };
     let version = match version {
         Ok(Ok(v)) => v,
         Ok(Err(err)) => {
@@ -177,6 +183,7 @@ pub async fn render(State(ctx): State<Context>) -> Response {
     };
     let mut text = ctx.metrics.render(version);
     write_path(&mut text, &ctx.versioner.metrics(), &ctx.versioner.health());
+    text.push_str(&tls);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -20,8 +20,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
-    alias, alternative, domain, fetch, overrides, relay, secret, service, settings, token, user,
-    write,
+    alias, alternative, certificate, domain, fetch, overrides, relay, secret, service, settings,
+    token, user, write,
 };
 
 pub use super::error::Body as ErrorBody;
@@ -133,6 +133,8 @@ pub struct PageQuery {
         fetch::patch,
         fetch::delete,
         secret::recipient,
+        certificate::get,
+        certificate::put,
         user::get_all,
         user::post,
         user::get_one,

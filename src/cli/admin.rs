@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::client::{self, Client, Wait};
 
+pub mod certificate;
 pub mod domain;
 pub mod fetch;
 pub mod overrides;

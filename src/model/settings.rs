@@ -131,12 +131,6 @@ impl FileType for Settings {
             "web.roundcube_plugins",
             "is set but `features.webmail` is not \"roundcube\"",
         );
-        check(
-            problems,
-            self.tls_enabled() || !self.mail.inbound_tls_enforce,
-            "mail.inbound_tls_enforce",
-            "cannot require STARTTLS with `tls.flavor = \"notls\"`",
-        );
     }
 }
 

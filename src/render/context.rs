@@ -51,14 +51,33 @@ struct Derived {
     session_cookie_secure: bool,
 }
 
+/// What global files read from the tree itself (loaded only when a file declares it).
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// `mailu-overrides/<path>` → text.
+    pub mailu_overrides: &'a BTreeMap<String, String>,
+    /// The text of `certificates/cert.pem`, if there is one.
+    pub certificate: Option<&'a str>,
+}
+
+/// The certificate as templates see it (`tls`).
+#[derive(Serialize)]
+struct TlsView {
+    /// The PEM chain, leaf first, or none.
+    cert: Option<String>,
+    /// The placeholder of the key (`secrets/tls/cert`), or none.
+    key: Option<String>,
+}
+
 /// The context of a global file: the common names and what its `reads` declare.
 pub fn global(
     config: &Config,
     service: &str,
     spec: &FileSpec,
     secrets: SecretIds<'_>,
-    mailu_overrides: &BTreeMap<String, String>,
+    inputs: Inputs<'_>,
 ) -> Value {
+    let mailu_overrides = inputs.mailu_overrides;
     let mut c = common(config, service);
     if spec.reads(Read::Domains) {
         let domains: Vec<DomainView> = config
@@ -128,6 +147,14 @@ pub fn global(
     }
     if spec.reads(Read::MailuOverrides) {
         c.insert("mailu_overrides", Value::from(Serde(mailu_overrides)));
+    }
+    if spec.reads(Read::Certificate) {
+        let key = crate::tls::key_ref();
+        let view = TlsView {
+            cert: inputs.certificate.map(|c| c.to_owned()),
+            key: secrets(&key).map(|id| placeholder(&key, &id)),
+        };
+        c.insert("tls", Value::from(Serde(view)));
     }
     Value::from(c)
 }

@@ -55,6 +55,8 @@ pub enum Read {
     Fetches,
     Secrets,
     MailuOverrides,
+    /// The TLS certificate (`certificates/cert.pem`) and the placeholder of its key.
+    Certificate,
 }
 
 impl Manifest {

@@ -133,6 +133,9 @@ fn touched(config: &Config, changed: &[RepoPath]) -> Touched {
             }
             Entry::Secret { kind, name } => {
                 t.reads.insert(Read::Secrets);
+                if kind == crate::tls::KEY_KIND {
+                    t.reads.insert(Read::Certificate);
+                }
                 if kind == "dkim"
                     && let Ok(d) = DomainName::parse(&name)
                 {
@@ -158,7 +161,10 @@ fn touched(config: &Config, changed: &[RepoPath]) -> Touched {
             Entry::MailuOverride { .. } => {
                 t.reads.insert(Read::MailuOverrides);
             }
-            Entry::Certificate { .. } | Entry::Rendered { .. } | Entry::Other => {}
+            Entry::Certificate { .. } => {
+                t.reads.insert(Read::Certificate);
+            }
+            Entry::Rendered { .. } | Entry::Other => {}
         }
     }
     t
@@ -188,6 +194,7 @@ pub fn plan(
         existing: HashMap::new(),
     };
     let mut mailu_overrides: Option<BTreeMap<String, String>> = None;
+    let mut certificate: Option<Option<String>> = None;
     let objects: u64 = config
         .domains
         .values()
@@ -252,9 +259,16 @@ pub fn plan(
                     if spec.reads(Read::MailuOverrides) && mailu_overrides.is_none() {
                         mailu_overrides = Some(read_mailu_overrides(files)?);
                     }
+                    if spec.reads(Read::Certificate) && certificate.is_none() {
+                        certificate = Some(read_certificate(files)?);
+                    }
                     let mo = mailu_overrides.clone().unwrap_or_default();
+                    let inputs = context::Inputs {
+                        mailu_overrides: &mo,
+                        certificate: certificate.as_ref().and_then(|c| c.as_deref()),
+                    };
                     add(&mut sp, &mut outputs, spec, &spec.path, &|| {
-                        context::global(config, &service, spec, &secret_ids, &mo)
+                        context::global(config, &service, spec, &secret_ids, inputs)
                     })?;
                 }
                 Per::Domain => {
@@ -357,9 +371,16 @@ pub fn plan(
                         if spec.reads(Read::MailuOverrides) && mailu_overrides.is_none() {
                             mailu_overrides = Some(read_mailu_overrides(files)?);
                         }
+                        if spec.reads(Read::Certificate) && certificate.is_none() {
+                            certificate = Some(read_certificate(files)?);
+                        }
                         let mo = mailu_overrides.clone().unwrap_or_default();
+                        let inputs = context::Inputs {
+                            mailu_overrides: &mo,
+                            certificate: certificate.as_ref().and_then(|c| c.as_deref()),
+                        };
                         add(&mut sp, &mut outputs, spec, abs, &|| {
-                            context::global(config, &service, spec, &secret_ids, &mo)
+                            context::global(config, &service, spec, &secret_ids, inputs)
                         })?
                     }
                     (Some(d), None) => {
@@ -561,6 +582,13 @@ fn repo_templates(files: &dyn Files, service: &str) -> Result<BTreeMap<String, S
 }
 
 /// Mailu's override files (`mailu-overrides/...`), as text; binary files are left out.
+/// The text of `certificates/cert.pem`, if there is one.
+fn read_certificate(files: &dyn Files) -> Result<Option<String>, Error> {
+    Ok(files
+        .read(&crate::tls::chain_path())?
+        .and_then(|b| String::from_utf8(b).ok()))
+}
+
 fn read_mailu_overrides(files: &dyn Files) -> Result<BTreeMap<String, String>, Error> {
     let mut out = BTreeMap::new();
     for (path, _) in files.list(&dir("mailu-overrides")?)? {

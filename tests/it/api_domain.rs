@@ -105,7 +105,12 @@ fn domain_alternative_manager_and_relay_reads() {
         one.json["dns_mx"],
         "example.com. 600 IN MX 10 mail.example.com."
     );
-    assert_eq!(one.json["dns_tlsa"], serde_json::json!([]));
+    // The server's self-signed certificate: DANE-EE on its key (`TLSA 3 1 1`).
+    let tlsa = one.json["dns_tlsa"][0].as_str().unwrap();
+    assert!(
+        tlsa.starts_with("_25._tcp.mail.example.com. 600 IN TLSA 3 1 1 ") && tlsa.len() > 64,
+        "{tlsa}"
+    );
     assert!(one.json["dns_autoconfig"].as_array().unwrap().len() > 1);
     if have_tool("git") {
         let repo = server.data.join("config.git");

@@ -18,6 +18,43 @@ pub use crate::fixtures::{Fixture, copy_of, rendered, rendered_dir, rendered_wit
 
 use crate::image::{self, POSTFIX_CHECK, run_check};
 
+/// The small fixture's TLS key (`secrets/tls/cert`), decrypted with the tests' age key at run time,
+/// so no key is kept in clear in the tree.
+fn fixture_tls_key() -> String {
+    use secrecy::ExposeSecret;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let key = tmp.path().join("age.key");
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/age.key"),
+        &key,
+    )
+    .expect("the tests' age key");
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let keyring = mailu_git::secret::Keyring::load(&key).expect("the tests' age key loads");
+    let file = fs::read(crate::fixtures::small_dir().join("secrets/tls/cert")).unwrap();
+    let plain = keyring
+        .decrypt(&file)
+        .expect("the fixture's TLS key decrypts");
+    String::from_utf8(plain.expose_secret().to_vec()).expect("a PEM key")
+}
+
+/// A shell step filling the rendered `/etc/mailu/tls/key.pem` (a secret placeholder) with the
+/// small fixture's key, as the bundle will, so the daemons read the rendered certificate. Where
+/// nothing was rendered (the repository template has no certificate until the server's first start)
+/// a throwaway one stands in.
+pub(super) fn fill_tls() -> String {
+    let key = fixture_tls_key();
+    assert!(!key.contains('\''), "a PEM key has no quote");
+    format!(
+        "mkdir -p /etc/mailu/tls && if [ -e /etc/mailu/tls/key.pem ]; then \
+           grep -q '^@@mailu-secret:tls/cert:' /etc/mailu/tls/key.pem && \
+           printf '%s' '{key}' > /etc/mailu/tls/key.pem; \
+         else openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+           -subj /CN=mail.example.com -keyout /etc/mailu/tls/key.pem \
+           -out /etc/mailu/tls/cert.pem 2>/dev/null; fi"
+    )
+}
+
 /// A writable copy of the fixture root `name`, to break or extend without touching the fixture.
 fn fixture(name: &str) -> tempfile::TempDir {
     let from = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -308,7 +345,7 @@ fn the_template_configuration_passes_every_daemon_check() {
     assert!(imap.stderr.trim().is_empty(), "{imap}");
     let front = run_check(
         &root.join("front"),
-        &format!("{} && nginx -t", front::MAKE_TLS),
+        &format!("{} && nginx -t", front::make_tls()),
     );
     front.assert_success();
     run_check(&root.join("resolver"), "unbound-checkconf").assert_success();
@@ -317,4 +354,75 @@ fn the_template_configuration_passes_every_daemon_check() {
         "for f in $(find /etc/roundcube -name '*.php'); do php -l \"$f\" >/dev/null || exit 1; done",
     )
     .assert_success();
+}
+
+/// The rendered certificate and its key, once filled, belong together in every service that gets
+/// them, and the daemons' configurations name those files.
+#[test]
+fn the_rendered_certificate_and_its_filled_key_match_in_front_smtp_and_imap() {
+    if image::ensure().is_none() {
+        return;
+    }
+    let out = rendered(Fixture::Small);
+    let same_key = "a=$(openssl x509 -in /etc/mailu/tls/cert.pem -noout -pubkey) && \
+         b=$(openssl pkey -in /etc/mailu/tls/key.pem -pubout) && [ \"$a\" = \"$b\" ] && \
+         openssl x509 -in /etc/mailu/tls/cert.pem -noout -subject";
+    for (service, names) in [
+        (
+            "front",
+            "nginx -T 2>/dev/null | grep -c 'ssl_certificate /etc/mailu/tls/cert.pem'",
+        ),
+        ("smtp", "postconf -h smtpd_tls_cert_file smtpd_tls_key_file"),
+        ("imap", "doveconf -h ssl_cert | head -1"),
+    ] {
+        let check = run_check(
+            &out.path().join(service),
+            &format!("{} && {same_key} && {names}", fill_tls()),
+        );
+        check.assert_success();
+        assert!(
+            check.stdout.contains("mail.example.com"),
+            "{service}: {check}"
+        );
+        assert!(
+            check.stdout.contains("/etc/mailu/tls/") || check.stdout.contains("\n1\n"),
+            "{service}: {check}"
+        );
+    }
+}
+
+/// `tls.flavor = "notls"` takes TLS off the web only: postfix and dovecot start from the rendered
+/// certificate (its key filled) and dovecot still requires TLS for logins.
+#[test]
+fn with_notls_smtp_and_imap_keep_tls_with_the_rendered_certificate() {
+    if image::ensure().is_none() {
+        return;
+    }
+    let checkout = copy_of(Fixture::Small, |root| {
+        let path = root.join("mailu.toml");
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("flavor = \"cert\""));
+        fs::write(
+            &path,
+            text.replacen("flavor = \"cert\"", "flavor = \"notls\"", 1),
+        )
+        .unwrap();
+    });
+    let out = rendered_dir(checkout.path());
+    let root = out.path();
+    assert!(!root.join("front/etc/mailu/tls/cert.pem").exists());
+    let smtp = run_check(
+        &root.join("smtp"),
+        &format!(
+            "{}\n{}\npostconf -h smtpd_tls_security_level smtpd_tls_auth_only\n",
+            fill_tls(),
+            smtp::SCRIPT
+        ),
+    );
+    smtp.assert_success();
+    let imap = run_check(
+        &root.join("imap"),
+        &format!("{}{}", imap::prepare(), imap::CONFIG_CHECK),
+    );
+    imap.assert_success();
 }

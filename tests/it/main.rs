@@ -24,4 +24,5 @@ mod secret;
 mod serve;
 mod server_image;
 mod worker_engine;
+mod tls;
 mod write;

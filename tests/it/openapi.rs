@@ -33,6 +33,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/fetch", &["get", "post"]),
     ("/api/v1/fetch/{id}", &["get", "patch", "delete"]),
     ("/api/v1/secret/recipient", &["get"]),
+    ("/api/v1/certificate", &["get", "put"]),
     ("/api/v1/user", &["get", "post"]),
     ("/api/v1/user/{email}", &["get", "patch", "delete"]),
     ("/api/v1/alias", &["get", "post"]),

@@ -109,8 +109,19 @@ impl TestServer {
     }
 
     fn launch(data: &Path, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        TestServer::launch_listening(data, "127.0.0.1:0", args, env)
+    }
+
+    /// Starts a server on `data` listening on `listen` (a port chosen beforehand, when another
+    /// process must know it before the server starts), with more arguments for `serve`.
+    pub fn launch_listening(
+        data: &Path,
+        listen: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> TestServer {
         let mut child = Command::new(bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .args(args)
             .env_remove("MAILU_GIT_ADMIN_TOKEN")

@@ -3,8 +3,10 @@
 //! The text follows Mailu's `models.Domain` (TTL 600, the primary host name, `v=spf1 mx a:<host>
 //! ~all`, DMARC `p=reject` with strict alignment), with names in ASCII (punycode) form, which is
 //! what a zone file needs. As in Mailu, the DMARC records are shown only when the domain has a DKIM
-//! key (signing must work before `p=reject` is safe). Not here yet: the DKIM record itself (it needs
-//! the public half of the key, which lives encrypted in the secret store) and TLSA (the TLS issue).
+//! key (signing must work before `p=reject` is safe). TLSA: where Mailu shows the ISRG roots
+//! (`2 1 1`, Let's Encrypt only), we show the certificate's own key (`3 1 1`, DANE-EE) for SMTP on
+//! the primary host, whatever issued it, in every flavor (smtp keeps TLS with "notls"): ACME
+//! renewals keep the key, so the record stays valid across them.
 
 use serde::Serialize;
 
@@ -25,11 +27,12 @@ pub struct Records {
     pub dns_dkim: Option<String>,
     pub dns_dmarc: Option<String>,
     pub dns_dmarc_report: Option<String>,
-    /// Always empty until the TLS issue (Mailu shows ISRG roots with Let's Encrypt).
+    /// `_25._tcp.<host>. TLSA 3 1 1 <SHA-256 of the certificate's public key>` (see the module doc).
     pub dns_tlsa: Vec<String>,
 }
 
-/// RFC 6186 services as Mailu lists them: name, port, priority. The TLS ones only when TLS is on.
+/// RFC 6186 services as Mailu lists them: name, port, priority. `autodiscover` (the web, 443) only
+/// when the front does TLS; the mail ones in every flavor (mail keeps TLS even with "notls").
 const PLAIN: [(&str, u16, u16); 3] = [
     ("imap", 143, 20),
     ("pop3", 110, 20),
@@ -47,8 +50,9 @@ pub fn has_dkim_key(config: &Config, domain: &DomainName) -> bool {
     SecretRef::new("dkim", domain.as_str()).is_ok_and(|r| config.secrets.contains(&r))
 }
 
-/// The records of `domain` under `config`'s settings.
-pub fn records(config: &Config, domain: &DomainName) -> Records {
+/// The records of `domain` under `config`'s settings; `spki` is the hex SHA-256 of the
+/// certificate's SubjectPublicKeyInfo, if there is a certificate.
+pub fn records(config: &Config, domain: &DomainName, spki: Option<&str>) -> Records {
     let settings = &config.settings;
     let dkim = has_dkim_key(config, domain);
     let Some(host) = settings.hostname() else {
@@ -86,7 +90,9 @@ pub fn records(config: &Config, domain: &DomainName) -> Records {
                 settings.mail.domain
             )
         }),
-        dns_tlsa: Vec::new(),
+        dns_tlsa: spki
+            .map(|spki| vec![format!("_25._tcp.{host}. {TTL} IN TLSA 3 1 1 {spki}")])
+            .unwrap_or_default(),
     }
 }
 
@@ -100,11 +106,10 @@ fn dmarc(settings: &Settings, domain: &DomainName) -> String {
 /// SRV records for every service; a closed port gets RFC 6186's "not offered here" record
 /// (`0 0 0 .`), as later Mailu versions write, instead of pointing clients at a closed port.
 fn autoconfig(settings: &Settings, domain: &DomainName, host: &DomainName) -> Vec<String> {
-    let services = PLAIN.iter().chain(if settings.tls_enabled() {
-        &TLS[..]
-    } else {
-        &[]
-    });
+    let services = PLAIN.iter().chain(
+        TLS.iter()
+            .filter(|(name, ..)| *name != "autodiscover" || settings.tls_enabled()),
+    );
     let mut out: Vec<String> = services
         .map(|(name, port, priority)| {
             if settings.port_open(*port) {
@@ -147,7 +152,7 @@ mod tests {
 
     #[test]
     fn mailus_record_text_with_the_default_settings() {
-        let r = records(&config("format = 1\n", false), &example());
+        let r = records(&config("format = 1\n", false), &example(), None);
         assert_eq!(
             r.dns_mx.as_deref(),
             Some("example.com. 600 IN MX 10 mail.example.com.")
@@ -159,6 +164,14 @@ mod tests {
         assert_eq!(r.dns_dmarc, None, "no DKIM key, no DMARC record (as Mailu)");
         assert_eq!(r.dns_dkim, None);
         assert!(r.dns_tlsa.is_empty());
+        let with_cert = records(&config("format = 1\n", false), &example(), Some("ab12"));
+        assert_eq!(
+            with_cert.dns_tlsa,
+            vec!["_25._tcp.mail.example.com. 600 IN TLSA 3 1 1 ab12"]
+        );
+        let notls = config("format = 1\n[tls]\nflavor = \"notls\"\n", false);
+        // smtp keeps its certificate with "notls" too.
+        assert_eq!(records(&notls, &example(), Some("ab12")).dns_tlsa.len(), 1);
         // Mailu's default ports: 143, 110 and 587 are closed, the TLS ones open.
         assert_eq!(
             r.dns_autoconfig,
@@ -178,7 +191,7 @@ mod tests {
     #[test]
     fn dmarc_records_with_a_dkim_key_and_report_addresses() {
         let settings = "format = 1\n[mail]\ndomain = \"example.org\"\nhostnames = [\"mx.example.org\"]\n[network]\nports = [25, 993]\n[dmarc]\nrua = \"reports\"\n[tls]\nflavor = \"notls\"\n";
-        let r = records(&config(settings, true), &example());
+        let r = records(&config(settings, true), &example(), None);
         assert_eq!(
             r.dns_dmarc.as_deref(),
             Some(
@@ -195,6 +208,10 @@ mod tests {
                 "_imap._tcp.example.com. 600 IN SRV 0 0 0 .",
                 "_pop3._tcp.example.com. 600 IN SRV 0 0 0 .",
                 "_submission._tcp.example.com. 600 IN SRV 0 0 0 .",
+                // "notls": no web (autodiscover), but the mail ports keep TLS.
+                "_submissions._tcp.example.com. 600 IN SRV 0 0 0 .",
+                "_imaps._tcp.example.com. 600 IN SRV 10 1 993 mx.example.org.",
+                "_pop3s._tcp.example.com. 600 IN SRV 0 0 0 .",
                 "autoconfig.example.com. 600 IN CNAME mx.example.org.",
             ]
         );

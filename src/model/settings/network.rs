@@ -82,7 +82,8 @@ pub struct Network {
     pub proxy_protocol: Vec<ProxyProtocol>,
     /// Ports the front listens on.
     pub ports: Vec<u16>,
-    /// Which of 443, 465, 993, 995 speak TLS from the first byte (ignored with `tls.flavor = "notls"`).
+    /// Which of 443, 465, 993, 995 speak TLS from the first byte (443 is ignored with `tls.flavor =
+    /// "notls"`; mail keeps TLS in every flavor).
     pub tls_ports: Vec<u16>,
 }
 
@@ -184,15 +185,18 @@ impl Network {
         ports
     }
 
-    /// Whether the front listens on `port` (Mailu's `PORT_<port>`): implicit-TLS ports are closed
-    /// when there is no TLS.
-    pub fn port_open(&self, port: u16, tls_enabled: bool) -> bool {
-        self.ports.contains(&port) && (tls_enabled || !IMPLICIT_TLS_PORTS.contains(&port))
+    /// Whether the stack listens on `port` (Mailu's `PORT_<port>`). Without web TLS
+    /// (`tls.flavor = "notls"`) 443 is closed; the mail ports keep TLS in every flavor (smtp and
+    /// imap always hold a certificate, self-signed at least), so 465, 993 and 995 stay as listed.
+    pub fn port_open(&self, port: u16, web_tls: bool) -> bool {
+        self.ports.contains(&port) && (web_tls || port != 443)
     }
 
     /// Whether `port` speaks TLS from the first byte (Mailu's `TLS_<port>`).
-    pub fn port_tls(&self, port: u16, tls_enabled: bool) -> bool {
-        tls_enabled && self.tls_ports.contains(&port) && IMPLICIT_TLS_PORTS.contains(&port)
+    pub fn port_tls(&self, port: u16, web_tls: bool) -> bool {
+        (web_tls || port != 443)
+            && self.tls_ports.contains(&port)
+            && IMPLICIT_TLS_PORTS.contains(&port)
     }
 }
 

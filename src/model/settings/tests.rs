@@ -280,10 +280,6 @@ fn every_in_file_rule_names_its_field() {
             "[features]\nwebmail = \"snappymail\"\n[web]\nroundcube_plugins = []",
             "web.roundcube_plugins",
         ),
-        (
-            "[tls]\nflavor = \"notls\"\n[mail]\ninbound_tls_enforce = true",
-            "mail.inbound_tls_enforce",
-        ),
         ("[auth]\nratelimit_ip = \"0/hour\"", "auth.ratelimit_ip"),
         ("[auth]\nratelimit_user = \"0/day\"", "auth.ratelimit_user"),
         (
@@ -399,7 +395,9 @@ fn derived_values() {
     assert_eq!(rua.unwrap().to_string(), "postmaster@example.com");
     assert!(ruf.is_some());
     s.tls.flavor = TlsFlavor::Notls;
-    assert!(s.port_open(25) && !s.port_open(465) && !s.port_tls(465) && !s.session_cookie_secure());
+    // "notls" takes TLS off the web only: mail keeps its implicit-TLS ports.
+    assert!(s.port_open(25) && s.port_open(465) && s.port_tls(465) && !s.session_cookie_secure());
+    assert!(!s.port_open(443) && !s.port_tls(443));
     s.network.proxy_protocol = vec![ProxyProtocol::All, ProxyProtocol::Port(8025)];
     let ports: Vec<u16> = s.network.proxy_protocol_ports().into_iter().collect();
     assert_eq!(

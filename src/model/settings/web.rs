@@ -99,6 +99,8 @@ pub struct Tls {
     pub permissive: bool,
     /// Ask Let's Encrypt for the short chain (drops the cross-signed root; old clients may fail).
     pub letsencrypt_shortchain: bool,
+    /// With an ACME flavor, renew the certificate this many days before it expires.
+    pub renew_before_days: u32,
 }
 
 impl Default for Tls {
@@ -107,6 +109,7 @@ impl Default for Tls {
             flavor: TlsFlavor::Cert,
             permissive: true,
             letsencrypt_shortchain: false,
+            renew_before_days: 30,
         }
     }
 }
@@ -122,6 +125,12 @@ impl Tls {
             acme || !self.letsencrypt_shortchain,
             "tls.letsencrypt_shortchain",
             "only applies when `tls.flavor` is \"letsencrypt\" or \"mail-letsencrypt\"",
+        );
+        check(
+            problems,
+            (1..=365).contains(&self.renew_before_days),
+            "tls.renew_before_days",
+            "must be between 1 and 365 days",
         );
     }
 }

@@ -1,7 +1,7 @@
 //! front's rendered files judged by nginx 1.22 of the bookworm image: `nginx -t` for every
 //! `tls.flavor` (and for every optional route at once), the listeners and locations `nginx -T`
 //! shows, the answers a running nginx gives on 127.0.0.1 inside the check container, and
-//! mailu-overrides included in the main server. Certificates are stand-ins made in the container.
+//! mailu-overrides included in the main server. The certificate is the rendered one (the fixture's), its key filled in.
 
 use std::path::Path;
 
@@ -9,10 +9,10 @@ use crate::fixtures::{self, Fixture};
 use crate::image::{self, CheckOutput, run_check};
 use crate::support::mailu_git;
 
-/// A stand-in certificate and key where mailu-git will render the real ones.
-pub(super) const MAKE_TLS: &str = "mkdir -p /etc/mailu/tls && openssl req -x509 -newkey ec \
-    -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=mail.example.com \
-    -keyout /etc/mailu/tls/key.pem -out /etc/mailu/tls/cert.pem 2>/dev/null";
+/// The rendered certificate with its key filled in, as the bundle delivers them.
+pub(super) fn make_tls() -> String {
+    super::fill_tls()
+}
 
 /// The small fixture with `mailu.toml` edited by (text, replacement) pairs, each of which must
 /// apply, so a changed fixture cannot silently turn a case into the default one.
@@ -32,7 +32,7 @@ fn edited(edits: &[(&str, &str)]) -> tempfile::TempDir {
 fn nginx_t(rendered: &Path) -> CheckOutput {
     let out = run_check(
         &rendered.join("front"),
-        &format!("{MAKE_TLS} && nginx -t && nginx -T 2>/dev/null"),
+        &format!("{} && nginx -t && nginx -T 2>/dev/null", make_tls()),
     );
     out.assert_success();
     assert!(out.stderr.contains("test is successful"), "{out}");
@@ -77,7 +77,33 @@ fn nginx_accepts_the_front_of_every_tls_flavor() {
     }
     for flavor in ["cert", "letsencrypt", "notls", "mail", "mail-letsencrypt"] {
         let repo = edited(&[("flavor = \"cert\"", &format!("flavor = \"{flavor}\""))]);
-        let out = nginx_t(fixtures::rendered_dir(repo.path()).path());
+        let rendered = fixtures::rendered_dir(repo.path());
+        // front gets the TLS files only when it serves HTTPS itself.
+        let tls_files = rendered
+            .path()
+            .join("front/etc/mailu/tls/cert.pem")
+            .exists();
+        assert_eq!(
+            tls_files,
+            matches!(flavor, "cert" | "letsencrypt"),
+            "{flavor}"
+        );
+        for mail in ["smtp", "imap"] {
+            let cert = rendered.path().join(mail).join("etc/mailu/tls/cert.pem");
+            assert!(cert.exists(), "{mail} keeps its certificate with {flavor}");
+        }
+        // ... and uses it: mail never runs without TLS, "notls" included.
+        let main_cf =
+            std::fs::read_to_string(rendered.path().join("smtp/etc/postfix/main.cf")).unwrap();
+        assert!(
+            main_cf.contains("smtpd_tls_cert_file = /etc/mailu/tls/cert.pem"),
+            "{flavor}"
+        );
+        assert!(main_cf.contains("smtpd_tls_auth_only = yes"), "{flavor}");
+        let dovecot =
+            std::fs::read_to_string(rendered.path().join("imap/etc/dovecot/dovecot.conf")).unwrap();
+        assert!(dovecot.contains("\nssl = required\n"), "{flavor}");
+        let out = nginx_t(rendered.path());
         assert_lines(&out, MAIN, &[]);
         let acme: &[&str] = &[ACME];
         let (acme_present, acme_absent) = if flavor.contains("letsencrypt") {
@@ -141,8 +167,9 @@ fn nginx_accepts_every_optional_route_and_the_proxy_settings_at_once() {
 /// goes to the background, so the first request needs no wait; its logs (the access log is
 /// /dev/stdout) go to a file, so stdout holds only the answers.
 fn ask(rendered: &Path, requests: &[&str]) -> Vec<String> {
+    let tls = make_tls();
     let mut script = format!(
-        "{MAKE_TLS} && nginx >/tmp/nginx.log 2>&1 && \
+        "{tls} && nginx >/tmp/nginx.log 2>&1 && \
          ask() {{ if [ \"$1\" = 443 ]; then openssl s_client -quiet -connect 127.0.0.1:443 2>/dev/null; \
          else busybox nc 127.0.0.1 \"$1\"; fi; echo; echo =====; }}"
     );
@@ -274,7 +301,7 @@ fn mailu_overrides_join_the_main_server_and_meaningless_ones_are_warned_about() 
     let rendered = fixtures::rendered_dir(repo.path());
     run_check(
         &rendered.path().join("front"),
-        &format!("{MAKE_TLS} && nginx -t"),
+        &format!("{} && nginx -t", make_tls()),
     )
     .assert_failure("unknown directive \"no_such_directive\" in /etc/nginx/mailu/overrides/mailu-overrides.conf:5");
 }

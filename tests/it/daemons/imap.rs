@@ -10,19 +10,14 @@ use crate::fixtures::{self, Fixture};
 use crate::image::{self, run_check};
 
 /// What the imap container's entrypoint does before dovecot starts: the owners and modes of
-/// `services/imap.toml`, and a throwaway certificate where the TLS files will be rendered.
+/// `services/imap.toml`, and the rendered certificate's key filled in as the bundle will.
 pub(super) fn prepare() -> String {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo-template/services/imap.toml");
     let text = std::fs::read_to_string(&path).expect("services/imap.toml");
     let service: mailu_git::model::service::Service =
         toml::from_str(&text).expect("services/imap.toml parses");
-    let mut script = String::from(
-        "set -eu\n\
-         mkdir -p /etc/mailu/tls\n\
-         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=mail.example.com -days 2 \
-           -keyout /etc/mailu/tls/key.pem -out /etc/mailu/tls/cert.pem 2>/dev/null\n",
-    );
+    let mut script = format!("set -eu\n{}\n", super::fill_tls());
     // The first matching entry wins, so apply them last to first.
     for f in service.files.iter().rev() {
         script.push_str(&format!(
