@@ -101,8 +101,9 @@ fn an_operator_encrypts_a_secret_commits_it_and_a_rotation_keeps_it_readable() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        // The relay password and the two secrets the server generated at first start.
-        stdout.contains("re-encrypted 3 secret(s) in version 2"),
+        // The relay password, the two secrets the server generated at first start and the key of
+        // its self-signed certificate.
+        stdout.contains("re-encrypted 4 secret(s) in version 2"),
         "{stdout}"
     );
 
@@ -122,7 +123,7 @@ fn an_operator_encrypts_a_secret_commits_it_and_a_rotation_keeps_it_readable() {
     // Each rotation makes a new current key, so the secret moves once more.
     let again = mailu_git(&["secret", "rotate", "--data", data_arg], tmp.path());
     assert!(
-        String::from_utf8_lossy(&again.stdout).contains("re-encrypted 3 secret(s) in version 3")
+        String::from_utf8_lossy(&again.stdout).contains("re-encrypted 4 secret(s) in version 3")
     );
     git(&repo, &["fsck", "--strict"]);
 
