@@ -14,6 +14,7 @@ pub mod body;
 pub mod domain;
 pub mod error;
 pub mod fetch;
+pub mod gc;
 pub mod listing;
 pub mod metrics;
 pub mod openapi;
@@ -24,6 +25,7 @@ pub mod resource;
 pub mod secret;
 pub mod service;
 pub mod settings;
+pub mod tag;
 pub mod token;
 pub mod user;
 pub mod write;
@@ -63,6 +65,8 @@ pub struct Context {
     pub versioner: Versioner,
     /// Password hashes running at once (each takes a core for ~0.2 s at the default cost).
     pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Cleanup of old versions (`POST /api/v1/gc`, and the schedule); its last run.
+    pub gc: crate::gc::Gc,
 }
 
 impl std::fmt::Debug for Context {
@@ -83,6 +87,7 @@ impl Context {
         versioner: Versioner,
     ) -> Context {
         Context {
+            gc: crate::gc::Gc::new(versioner.clone(), store.path().to_owned()),
             versioner,
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
             recipient: recipient.into(),
@@ -100,6 +105,9 @@ pub fn router(ctx: Context) -> Router {
         .route("/settings", get(settings::get).patch(settings::patch))
         .route("/change/{id}", get(write::change))
         .route("/pending", get(write::pending))
+        .route("/gc", post(gc::post))
+        .route("/tag", get(tag::get_all).post(tag::post))
+        .route("/tag/{*name}", axum::routing::delete(tag::delete))
         // The three trees an operator changes files through (`overrides.rs`); files up to 4 MiB.
         .route("/override/{service}", get(overrides::file::get_all))
         .route(

@@ -198,6 +198,18 @@ enum Command {
         #[command(flatten)]
         connection: admin::Connection,
     },
+    /// Names for versions; cleanup keeps every tagged version (through the REST API).
+    Tag {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::cleanup::TagCommand,
+    },
+    /// Clean up old versions now, by mailu.toml's [history] policy (through the REST API).
+    Gc {
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Secrets kept encrypted in the repository.
     Secret {
         #[command(subcommand)]
@@ -365,6 +377,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Change { id, connection } => {
             admin::settings::change(&admin::Session::open(connection)?, &id)
         }
+        Command::Tag {
+            connection,
+            command,
+        } => admin::cleanup::tag(&admin::Session::open(connection)?, command),
+        Command::Gc { connection } => admin::cleanup::gc(&admin::Session::open(connection)?),
         Command::Secret { command } => match command {
             SecretCommand::Encrypt {
                 kind,

@@ -20,6 +20,7 @@ pub mod overrides;
 pub mod service;
 pub mod settings;
 pub mod user;
+pub mod cleanup;
 
 /// The options every admin command takes, before or after its subcommand.
 #[derive(Debug, clap::Args)]

@@ -97,6 +97,19 @@ impl Store {
         Ok(tags)
     }
 
+    /// The message of the annotated tag object `id` (trailing blank lines trimmed), `None` if `id`
+    /// is not a tag object.
+    pub fn tag_message(&self, id: ObjectId) -> Result<Option<String>, Error> {
+        use gix::bstr::ByteSlice;
+        let repo = self.local();
+        let object = repo.find_object(id).map_err(Error::git("read a tag"))?;
+        let Ok(tag) = object.try_into_tag() else {
+            return Ok(None);
+        };
+        let decoded = tag.decode().map_err(Error::git("decode a tag"))?;
+        Ok(Some(decoded.message.to_str_lossy().trim_end().to_owned()))
+    }
+
     /// Moves every ref of `moves` in one transaction, each only if it still has its `expected`
     /// value; otherwise nothing moves and the answer is [`Error::RefConflict`] naming the first ref
     /// that differs. Durable when it returns `Ok`. `message` goes to each ref's log, with `by` as
