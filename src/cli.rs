@@ -69,9 +69,10 @@ enum Command {
         /// Repack the repository once this many loose objects exist.
         #[arg(long, env = "MAILU_GIT_REPACK_LOOSE", default_value_t = 2000)]
         repack_loose: usize,
-        /// Repack the whole repository into one pack this often, e.g. `6h`.
-        #[arg(long, env = "MAILU_GIT_REPACK_EVERY", default_value = "6h", value_parser = humantime::parse_duration)]
-        repack_every: std::time::Duration,
+        /// Repack the whole repository into one pack this often, e.g. `6h`. Without it, at
+        /// `[history] repack_schedule` of mailu.toml (default Sundays 04:00 UTC).
+        #[arg(long, env = "MAILU_GIT_REPACK_EVERY", value_parser = humantime::parse_duration)]
+        repack_every: Option<std::time::Duration>,
     },
     /// Validate a checkout of the config repository (model and templates) and print every problem.
     Check {

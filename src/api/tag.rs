@@ -88,7 +88,9 @@ pub async fn get_all(
     State(ctx): State<Context>,
 ) -> Result<Json<Vec<Tag>>, Error> {
     let store = ctx.store.clone();
-    Ok(Json(tokio::task::spawn_blocking(move || list(&store)).await??))
+    Ok(Json(
+        tokio::task::spawn_blocking(move || list(&store)).await??,
+    ))
 }
 
 /// `POST /api/v1/tag`.

@@ -14,13 +14,13 @@ use serde_json::Value;
 
 use crate::client::{self, Client, Wait};
 
+pub mod cleanup;
 pub mod domain;
 pub mod fetch;
 pub mod overrides;
 pub mod service;
 pub mod settings;
 pub mod user;
-pub mod cleanup;
 
 /// The options every admin command takes, before or after its subcommand.
 #[derive(Debug, clap::Args)]

@@ -134,7 +134,10 @@ fn cleanup_keeps_the_policy_numbers_trees_and_clones_work() {
         fx.ok(&fresh, &["rev-parse", "HEAD^{tree}"]),
         git(&repo, &["rev-parse", "main^{tree}"])
     );
-    fx.ok(&old_clone, &["fetch", "--quiet", "--force", "--tags", "origin"]);
+    fx.ok(
+        &old_clone,
+        &["fetch", "--quiet", "--force", "--tags", "origin"],
+    );
     fx.ok(&old_clone, &["reset", "--quiet", "--hard", "origin/main"]);
     assert_eq!(
         fx.ok(&old_clone, &["rev-parse", "HEAD"]).trim(),
@@ -154,9 +157,8 @@ fn cleanup_keeps_the_policy_numbers_trees_and_clones_work() {
 fn tags_are_checked() {
     let Some(fx) = Fixture::start() else { return };
     let url = &fx.server.url;
-    let post = |body: serde_json::Value| {
-        request("POST", &format!("{url}/api/v1/tag"), ADMIN, Some(body))
-    };
+    let post =
+        |body: serde_json::Value| request("POST", &format!("{url}/api/v1/tag"), ADMIN, Some(body));
     let reply = post(json!({"name": "bad..name", "version": 1}));
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert!(reply.json()["errors"]["name"].is_string(), "{}", reply.body);
@@ -164,7 +166,11 @@ fn tags_are_checked() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     let reply = post(json!({"name": "ok", "version": 999}));
     assert_eq!(reply.status, 400, "{}", reply.body);
-    assert!(reply.json()["errors"]["version"].is_string(), "{}", reply.body);
+    assert!(
+        reply.json()["errors"]["version"].is_string(),
+        "{}",
+        reply.body
+    );
     let reply = post(json!({"name": "ok", "version": 1, "extra": true}));
     assert_eq!(reply.status, 400, "{}", reply.body);
     let reply = post(json!({"name": "release/one", "version": 1}));
@@ -242,11 +248,7 @@ fn cleanup_racing_api_writes_loses_nothing() {
     let mut cleaned = 0;
     for _ in 0..6 {
         let reply = request("POST", &format!("{url}/api/v1/gc"), ADMIN, None);
-        assert!(
-            reply.status == 200 || reply.status == 503,
-            "{}",
-            reply.body
-        );
+        assert!(reply.status == 200 || reply.status == 503, "{}", reply.body);
         if reply.status == 200 && reply.json()["outcome"] == "cleaned" {
             cleaned += 1;
         }

@@ -29,20 +29,22 @@ pub enum TagCommand {
 pub fn tag(session: &Session, command: TagCommand) -> anyhow::Result<ExitCode> {
     match command {
         TagCommand::List => session.list("tag", TAG_COLUMNS),
-        TagCommand::Create { name, version } => session.post_showing(
-            "tag",
-            &json!({ "name": name, "version": version }),
-            |v| format!("tagged version {} as {}\n", v["version"], text(&v["name"])),
-        ),
+        TagCommand::Create { name, version } => {
+            session.post_showing("tag", &json!({ "name": name, "version": version }), |v| {
+                format!("tagged version {} as {}\n", v["version"], text(&v["name"]))
+            })
+        }
         TagCommand::Delete { name } => {
-            let answer = session
-                .runtime
-                .block_on(session.client.delete::<Value>(
-                    &format!("tag/{}", encode(&name)),
-                    crate::client::Wait(false),
-                ))?;
+            let answer = session.runtime.block_on(session.client.delete::<Value>(
+                &format!("tag/{}", encode(&name)),
+                crate::client::Wait(false),
+            ))?;
             session.print(&answer, |v| {
-                format!("deleted the tag {} (version {})\n", text(&v["name"]), v["version"])
+                format!(
+                    "deleted the tag {} (version {})\n",
+                    text(&v["name"]),
+                    v["version"]
+                )
             })
         }
     }

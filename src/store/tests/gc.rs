@@ -73,11 +73,7 @@ fn keep_last_keeps_exactly_n_and_numbers_and_trees() {
     let (_dir, store) = versions(10);
     let before = numbers_and_trees(&store);
     let old_commit = store.resolve(&Rev::Version(5)).unwrap();
-    let s = squashed(
-        store
-            .squash(&policy(3, 0), T0 + 1000 * DAY, &by())
-            .unwrap(),
-    );
+    let s = squashed(store.squash(&policy(3, 0), T0 + 1000 * DAY, &by()).unwrap());
     assert_eq!((s.first, s.last), (1, 7));
     assert_eq!(s.removed_commits, 7);
     assert_eq!(s.rewritten, 3);
@@ -115,7 +111,13 @@ fn keep_last_keeps_exactly_n_and_numbers_and_trees() {
     // The removed commit is unreachable; after expiring reflogs and pruning, gone.
     git(
         repo,
-        &["reflog", "expire", "--expire=all", "--expire-unreachable=all", "--all"],
+        &[
+            "reflog",
+            "expire",
+            "--expire=all",
+            "--expire-unreachable=all",
+            "--all",
+        ],
     );
     git(repo, &["prune", "--expire=now"]);
     assert!(!git_ok(repo, &["cat-file", "-e", &old_commit.to_string()]));
@@ -155,11 +157,7 @@ fn nothing_to_clean_when_everything_is_kept() {
         Outcome::NothingToClean
     );
     assert_eq!(store.head().unwrap(), head);
-    let s = squashed(
-        store
-            .squash(&policy(3, 0), T0 + 1000 * DAY, &by())
-            .unwrap(),
-    );
+    let s = squashed(store.squash(&policy(3, 0), T0 + 1000 * DAY, &by()).unwrap());
     assert_eq!((s.first, s.last), (1, 2));
     assert_ne!(store.head().unwrap(), head);
     fsck(store.path());
@@ -232,7 +230,12 @@ fn tags_and_the_hold_move_the_cut_back_and_are_rewritten() {
         assert!(
             git_ok(
                 repo,
-                &["merge-base", "--is-ancestor", &tag.commit.to_string(), "main"]
+                &[
+                    "merge-base",
+                    "--is-ancestor",
+                    &tag.commit.to_string(),
+                    "main"
+                ]
             ),
             "{tag:?} is on main"
         );
@@ -243,16 +246,8 @@ fn tags_and_the_hold_move_the_cut_back_and_are_rewritten() {
 #[test]
 fn a_second_cleanup_keeps_the_whole_range() {
     let (_dir, store) = versions(8);
-    squashed(
-        store
-            .squash(&policy(5, 0), T0 + 1000 * DAY, &by())
-            .unwrap(),
-    );
-    let s = squashed(
-        store
-            .squash(&policy(2, 0), T0 + 1000 * DAY, &by())
-            .unwrap(),
-    );
+    squashed(store.squash(&policy(5, 0), T0 + 1000 * DAY, &by()).unwrap());
+    let s = squashed(store.squash(&policy(2, 0), T0 + 1000 * DAY, &by()).unwrap());
     assert_eq!((s.first, s.last), (1, 6));
     let root = git(store.path(), &["log", "-1", "--format=%s", "main~2"]);
     assert!(root.starts_with("Versions 1–6 squashed"), "{root}");
@@ -266,19 +261,11 @@ fn a_tag_on_an_old_version_keeps_it() {
     let v3 = store.resolve(&Rev::Version(3)).unwrap().to_string();
     git(repo, &["tag", "t", &v3]);
     // The tag pins version 3: versions 1 and 2 go.
-    let s = squashed(
-        store
-            .squash(&policy(1, 0), T0 + 1000 * DAY, &by())
-            .unwrap(),
-    );
+    let s = squashed(store.squash(&policy(1, 0), T0 + 1000 * DAY, &by()).unwrap());
     assert_eq!((s.first, s.last), (1, 2));
     // Deleting the tag lets the next cleanup go further.
     git(repo, &["tag", "-d", "t"]);
-    let s = squashed(
-        store
-            .squash(&policy(1, 0), T0 + 1000 * DAY, &by())
-            .unwrap(),
-    );
+    let s = squashed(store.squash(&policy(1, 0), T0 + 1000 * DAY, &by()).unwrap());
     assert_eq!((s.first, s.last), (1, 5));
     fsck(repo);
 }
