@@ -270,3 +270,42 @@ fn cleanup_racing_api_writes_loses_nothing() {
     let domains = request("GET", &format!("{url}/api/v1/domain"), ADMIN, None).json();
     assert!(domains.as_array().unwrap().len() >= acknowledged.len());
 }
+
+/// `mailu-git` against the fixture's server; (success, stdout + stderr).
+fn cli(fx: &Fixture, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(crate::support::bin())
+        .args(args)
+        .env("MAILU_GIT_URL", &fx.server.url)
+        .env("MAILU_GIT_TOKEN", ADMIN)
+        .env_remove("MAILU_GIT_DATA")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_cli_tags_and_cleans_up() {
+    let Some(fx) = Fixture::start() else { return };
+    let (ok, out) = cli(&fx, &["tag", "create", "first", "1"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("tagged version 1 as first"), "{out}");
+    let (ok, out) = cli(&fx, &["tag", "list"]);
+    assert!(ok && out.contains("first") && out.contains("VERSION"), "{out}");
+    let (ok, out) = cli(&fx, &["tag", "create", "has space", "1"]);
+    assert!(!ok && out.contains("name"), "{out}");
+    let (ok, out) = cli(&fx, &["tag", "create", "nope", "77"]);
+    assert!(!ok && out.contains("no version 77"), "{out}");
+    let (ok, out) = cli(&fx, &["gc"]);
+    assert!(ok && out.contains("nothing to clean"), "{out}");
+    let (ok, out) = cli(&fx, &["gc", "--json"]);
+    assert!(ok && out.contains("\"outcome\""), "{out}");
+    let (ok, out) = cli(&fx, &["tag", "delete", "first"]);
+    assert!(ok && out.contains("deleted the tag first (version 1)"), "{out}");
+    let (ok, out) = cli(&fx, &["tag", "delete", "first"]);
+    assert!(!ok && out.contains("no tag"), "{out}");
+}
