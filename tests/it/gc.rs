@@ -295,7 +295,10 @@ fn the_cli_tags_and_cleans_up() {
     assert!(ok, "{out}");
     assert!(out.contains("tagged version 1 as first"), "{out}");
     let (ok, out) = cli(&fx, &["tag", "list"]);
-    assert!(ok && out.contains("first") && out.contains("VERSION"), "{out}");
+    assert!(
+        ok && out.contains("first") && out.contains("VERSION"),
+        "{out}"
+    );
     let (ok, out) = cli(&fx, &["tag", "create", "has space", "1"]);
     assert!(!ok && out.contains("name"), "{out}");
     let (ok, out) = cli(&fx, &["tag", "create", "nope", "77"]);
@@ -305,7 +308,10 @@ fn the_cli_tags_and_cleans_up() {
     let (ok, out) = cli(&fx, &["gc", "--json"]);
     assert!(ok && out.contains("\"outcome\""), "{out}");
     let (ok, out) = cli(&fx, &["tag", "delete", "first"]);
-    assert!(ok && out.contains("deleted the tag first (version 1)"), "{out}");
+    assert!(
+        ok && out.contains("deleted the tag first (version 1)"),
+        "{out}"
+    );
     let (ok, out) = cli(&fx, &["tag", "delete", "first"]);
     assert!(!ok && out.contains("no tag"), "{out}");
 }

@@ -269,3 +269,43 @@ fn a_tag_on_an_old_version_keeps_it() {
     assert_eq!((s.first, s.last), (1, 5));
     fsck(repo);
 }
+
+#[test]
+fn a_tag_off_main_is_left_alone_and_keeps_its_history() {
+    let (_dir, store) = versions(6);
+    let repo = store.path();
+    // A commit on no branch, on top of version 2 (pushes cannot make such a tag; by hand one can).
+    let side = git(
+        repo,
+        &[
+            "-c",
+            "user.name=op",
+            "-c",
+            "user.email=op@x",
+            "commit-tree",
+            "-p",
+            &store.resolve(&Rev::Version(2)).unwrap().to_string(),
+            "-m",
+            "side",
+            "main^{tree}",
+        ],
+    );
+    let side = side.trim();
+    git(repo, &["tag", "side", side]);
+    let s = squashed(store.squash(&policy(1, 0), T0 + 1000 * DAY, &by()).unwrap());
+    assert_eq!((s.first, s.last), (1, 5));
+    assert_eq!(s.moved.len(), 1, "only main moves: {:?}", s.moved);
+    assert_eq!(git(repo, &["rev-parse", "side"]).trim(), side);
+    git(
+        repo,
+        &[
+            "reflog",
+            "expire",
+            "--expire=all",
+            "--expire-unreachable=all",
+            "--all",
+        ],
+    );
+    git(repo, &["prune", "--expire=now"]);
+    fsck(repo);
+}
