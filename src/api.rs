@@ -15,6 +15,7 @@ pub mod certificate;
 pub mod domain;
 pub mod error;
 pub mod fetch;
+pub mod gc;
 pub mod listing;
 pub mod metrics;
 pub mod openapi;
@@ -25,6 +26,7 @@ pub mod resource;
 pub mod secret;
 pub mod service;
 pub mod settings;
+pub mod tag;
 pub mod token;
 pub mod user;
 pub mod write;
@@ -66,6 +68,8 @@ pub struct Context {
     pub hashing: Arc<tokio::sync::Semaphore>,
     /// The certificate's renewal status and pending ACME challenges.
     pub tls: Arc<crate::tls::Shared>,
+    /// Cleanup of old versions (`POST /api/v1/gc`, and the schedule); its last run.
+    pub gc: crate::gc::Gc,
 }
 
 impl std::fmt::Debug for Context {
@@ -86,6 +90,7 @@ impl Context {
         versioner: Versioner,
     ) -> Context {
         Context {
+            gc: crate::gc::Gc::new(versioner.clone(), store.path().to_owned()),
             versioner,
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
             recipient: recipient.into(),
@@ -104,6 +109,9 @@ pub fn router(ctx: Context) -> Router {
         .route("/settings", get(settings::get).patch(settings::patch))
         .route("/change/{id}", get(write::change))
         .route("/pending", get(write::pending))
+        .route("/gc", post(gc::post))
+        .route("/tag", get(tag::get_all).post(tag::post))
+        .route("/tag/{*name}", axum::routing::delete(tag::delete))
         // The three trees an operator changes files through (`overrides.rs`); files up to 4 MiB.
         .route("/override/{service}", get(overrides::file::get_all))
         .route(

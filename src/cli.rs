@@ -69,9 +69,10 @@ enum Command {
         /// Repack the repository once this many loose objects exist.
         #[arg(long, env = "MAILU_GIT_REPACK_LOOSE", default_value_t = 2000)]
         repack_loose: usize,
-        /// Repack the whole repository into one pack this often, e.g. `6h`.
-        #[arg(long, env = "MAILU_GIT_REPACK_EVERY", default_value = "6h", value_parser = humantime::parse_duration)]
-        repack_every: std::time::Duration,
+        /// Repack the whole repository into one pack this often, e.g. `6h`. Without it, at
+        /// `[history] repack_schedule` of mailu.toml (default Sundays 04:00 UTC).
+        #[arg(long, env = "MAILU_GIT_REPACK_EVERY", value_parser = humantime::parse_duration)]
+        repack_every: Option<std::time::Duration>,
         /// The ACME directory for `tls.flavor` "letsencrypt" and "mail-letsencrypt".
         #[arg(long, env = "MAILU_GIT_ACME_DIRECTORY", default_value = crate::tls::acme::LETS_ENCRYPT)]
         acme_directory: String,
@@ -218,6 +219,18 @@ enum Command {
     /// Whether a change (by the id a write printed) is in a version yet.
     Change {
         id: String,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Names for versions; cleanup keeps every tagged version (through the REST API).
+    Tag {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: admin::cleanup::TagCommand,
+    },
+    /// Clean up old versions now, by mailu.toml's [history] policy (through the REST API).
+    Gc {
         #[command(flatten)]
         connection: admin::Connection,
     },
@@ -402,6 +415,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Change { id, connection } => {
             admin::settings::change(&admin::Session::open(connection)?, &id)
         }
+        Command::Tag {
+            connection,
+            command,
+        } => admin::cleanup::tag(&admin::Session::open(connection)?, command),
+        Command::Gc { connection } => admin::cleanup::gc(&admin::Session::open(connection)?),
         Command::Secret { command } => match command {
             SecretCommand::Encrypt {
                 kind,

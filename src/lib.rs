@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod crash;
 pub mod data_dir;
+pub mod gc;
 pub mod githttp;
 pub mod journal;
 pub mod model;

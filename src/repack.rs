@@ -2,8 +2,9 @@
 //! version, thousands after a bulk import), and git serves a loose repository much slower than a
 //! packed one (a clone of 100k loose files is about ten times slower). So a task repacks with the
 //! git binary: incrementally (`git repack -d`, the loose objects into one more pack) when loose
-//! objects pile up, and fully (`git repack -a -d -b`, one pack with a bitmap for fast clones) on a
-//! schedule of its own. Both run under the versioner's writer lock ([`Versioner::exclusive`]), as
+//! objects pile up, and fully (`git repack -a -d -b`, one pack with a bitmap for fast clones) at
+//! `[history] repack_schedule` of main's `mailu.toml` (re-read whenever a version lands), or every
+//! `--repack-every` when that is given. Both run under the versioner's writer lock ([`Versioner::exclusive`]), as
 //! every git subprocess that writes the repository does.
 //!
 //! Counting loose objects reads the 256 fan-out directories' entries, after each new version and on
@@ -21,8 +22,8 @@ use crate::versioner::Versioner;
 pub struct Settings {
     /// Repack incrementally once this many loose objects exist.
     pub loose_limit: usize,
-    /// Repack fully this often.
-    pub every: Duration,
+    /// Repack fully this often; `None`: at main's `[history] repack_schedule`.
+    pub every: Option<Duration>,
     /// How often to count loose objects without a new version (objects from pushes, crashes).
     pub tick: Duration,
 }
@@ -31,7 +32,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             loose_limit: 2000,
-            every: Duration::from_secs(6 * 3600),
+            every: None,
             tick: Duration::from_secs(300),
         }
     }
@@ -48,10 +49,13 @@ pub enum Kind {
 /// Repacks on the schedule and when loose objects pile up, until the versioner is dropped.
 pub async fn run(versioner: Versioner, repo: PathBuf, settings: Settings) {
     let mut versions = versioner.versions();
-    let mut full = tokio::time::interval(settings.every);
-    full.tick().await;
+    let mut last_full = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(settings.tick);
     loop {
+        let full_at = match settings.every {
+            Some(every) => last_full + every,
+            None => next_scheduled(&versioner),
+        };
         let kind = tokio::select! {
             changed = versions.changed() => {
                 if changed.is_err() {
@@ -60,7 +64,7 @@ pub async fn run(versioner: Versioner, repo: PathBuf, settings: Settings) {
                 None
             }
             _ = tick.tick() => None,
-            _ = full.tick() => Some(Kind::Full),
+            _ = tokio::time::sleep_until(full_at) => Some(Kind::Full),
         };
         let kind = match kind {
             Some(k) => k,
@@ -75,10 +79,31 @@ pub async fn run(versioner: Versioner, repo: PathBuf, settings: Settings) {
                 Kind::Loose
             }
         };
+        if kind == Kind::Full {
+            last_full = tokio::time::Instant::now();
+        }
         if let Err(e) = repack(&versioner, &repo, kind).await {
             tracing::error!(error = %e, "cannot repack the repository");
         }
     }
+}
+
+/// When main's `repack_schedule` next fires (the default schedule when main does not load).
+fn next_scheduled(versioner: &Versioner) -> tokio::time::Instant {
+    let schedule = {
+        let state = versioner.state();
+        match state.config() {
+            Ok(config) => config.settings.history.repack_schedule.clone(),
+            Err(_) => crate::model::settings::History::default().repack_schedule,
+        }
+    };
+    let now = chrono::Utc::now();
+    let wait = schedule
+        .next_after(now)
+        .and_then(|next| (next - now).to_std().ok())
+        // A schedule that never fires: check again in a day (a version re-arms it sooner).
+        .unwrap_or(Duration::from_secs(86_400));
+    tokio::time::Instant::now() + wait
 }
 
 /// Runs `git repack` of `kind` on `repo` under the writer lock.

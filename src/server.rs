@@ -233,6 +233,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         data.hook_socket(),
         options.git.clone(),
     )?;
+    tokio::spawn(crate::gc::schedule::run(ctx.gc.clone(), versioner.clone()));
     tokio::spawn(crate::repack::run(
         versioner.clone(),
         data.repo(),

@@ -9,6 +9,7 @@
 
 mod commit;
 mod durable;
+mod gc;
 mod history;
 mod message;
 mod quarantine;
@@ -26,6 +27,7 @@ use crate::model::{PathError, RepoPath};
 
 pub use commit::{Edit, Version};
 pub use durable::Durability;
+pub use gc::{Outcome, Squashed};
 pub use history::{ChangeKind, Changed};
 pub use message::{ChangeNote, CommitMeta, Person, VersionInfo};
 pub use quarantine::Quarantine;

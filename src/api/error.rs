@@ -68,6 +68,9 @@ pub enum Error {
     /// The write path failed for a reason other than a suspension (a bug or a disk error).
     #[error(transparent)]
     Versioner(versioner::Error),
+    /// A cleanup failed (a git subprocess, the repository); the log has the details.
+    #[error(transparent)]
+    Gc(crate::gc::Error),
     /// A file of the view could not be rewritten; the view loaded it, so only a bug gets here.
     #[error("cannot write a file: {0}")]
     Edit(#[from] crate::model::edit::Error),
@@ -96,6 +99,19 @@ impl From<versioner::Error> for Error {
     }
 }
 
+impl From<crate::gc::Error> for Error {
+    fn from(err: crate::gc::Error) -> Error {
+        use crate::gc::Error as Gc;
+        match err {
+            Gc::Running => Error::Conflict(err.to_string()),
+            Gc::Config => Error::HeadInvalid(err.to_string()),
+            Gc::Versioner(e) => Error::from(e),
+            Gc::Store(e) => Error::Store(e),
+            other => Error::Gc(other),
+        }
+    }
+}
+
 impl Error {
     /// The status code of each error: the only such mapping of the HTTP layer.
     pub fn status(&self) -> StatusCode {
@@ -114,6 +130,7 @@ impl Error {
             | Error::Store(_)
             | Error::Join(_)
             | Error::Versioner(_)
+            | Error::Gc(_)
             | Error::Edit(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -20,8 +20,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
-    alias, alternative, certificate, domain, fetch, overrides, relay, secret, service, settings,
-    token, user, write,
+    alias, alternative, certificate, domain, fetch, gc, overrides, relay, secret, service,
+    settings, tag, token, user, write,
 };
 
 pub use super::error::Body as ErrorBody;
@@ -173,6 +173,10 @@ pub struct PageQuery {
         relay::get_one,
         relay::patch,
         relay::delete,
+        gc::post,
+        tag::get_all,
+        tag::post,
+        tag::delete,
     ),
     components(schemas(ErrorBody, crate::api::write::Written)),
     modifiers(&Shared),

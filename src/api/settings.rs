@@ -100,15 +100,18 @@ pub fn plan_patch(
     let mut value = serde_json::to_value(&view.config().settings)
         .map_err(|e| Error::HeadInvalid(e.to_string()))?;
     resource::merge_patch(&mut value, patch);
-    let new: Settings = serde_json::from_value(value).map_err(|e| {
-        // serde names the offending key in its message; file it under the table the patch touched
-        // when there is one, so `errors` points at the right place.
-        let field = if keys.len() == 1 {
+    let new: Settings = serde_path_to_error::deserialize(value).map_err(|e| {
+        // The dotted path of the offending key (`history.cleanup_schedule`); when serde cannot
+        // tell, the table the patch touched if there is one, so `errors` points at the right place.
+        let path = e.path().to_string();
+        let field = if !path.is_empty() && path != "." {
+            path
+        } else if keys.len() == 1 {
             keys[0].clone()
         } else {
             "_".into()
         };
-        Error::field(&field, e.to_string())
+        Error::field(&field, e.into_inner().to_string())
     })?;
     let mut problems = Vec::new();
     new.validate(&mut problems);
@@ -171,7 +174,7 @@ mod tests {
         .unwrap_err();
         match err {
             Error::Invalid { errors, message } => {
-                assert!(errors.contains_key("mail"), "{errors:?}");
+                assert!(errors.contains_key("mail.message_size_limt"), "{errors:?}");
                 assert!(message.contains("message_size_limt"), "{message}");
             }
             other => panic!("{other:?}"),

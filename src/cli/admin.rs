@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::client::{self, Client, Wait};
 
 pub mod certificate;
+pub mod cleanup;
 pub mod domain;
 pub mod fetch;
 pub mod overrides;

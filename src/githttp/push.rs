@@ -498,6 +498,7 @@ async fn proc_receive(
                 id: ex.change_id().as_str().to_owned(),
                 author: pusher.to_owned(),
             }],
+            time: None,
         };
         let store = ex.store().clone();
         let committed = tokio::task::spawn_blocking(move || {

@@ -293,8 +293,8 @@ fn write_commit(
     let commit = gix::objs::Commit {
         tree,
         parents: parents.iter().copied().collect(),
-        author: signature(&meta.author),
-        committer: signature(&meta.committer),
+        author: signature_at(&meta.author, meta.time),
+        committer: signature_at(&meta.committer, meta.time),
         encoding: None,
         message: meta.message(number).into(),
         extra_headers: Vec::new(),
@@ -306,10 +306,18 @@ fn write_commit(
 }
 
 pub(super) fn signature(p: &Person) -> gix::actor::Signature {
+    signature_at(p, None)
+}
+
+/// A signature at `time` (seconds since the Unix epoch, UTC), or now.
+fn signature_at(p: &Person, time: Option<i64>) -> gix::actor::Signature {
     gix::actor::Signature {
         name: p.name.as_str().into(),
         email: p.email.as_str().into(),
-        time: gix::date::Time::now_utc(),
+        time: time.map_or_else(gix::date::Time::now_utc, |seconds| gix::date::Time {
+            seconds,
+            offset: 0,
+        }),
     }
 }
 

@@ -36,6 +36,9 @@ pub struct CommitMeta {
     /// The renderer's version (`Mailu-Renderer`); `None` writes `none` (nothing rendered yet).
     pub renderer: Option<String>,
     pub changes: Vec<ChangeNote>,
+    /// The author and committer time, seconds since the Unix epoch (UTC); `None` is now. Tests and
+    /// benchmarks date versions in the past to exercise cleanup's age policy.
+    pub time: Option<i64>,
 }
 
 impl CommitMeta {
@@ -47,6 +50,7 @@ impl CommitMeta {
             summary: summary.into(),
             renderer: None,
             changes: Vec::new(),
+            time: None,
         }
     }
 

@@ -97,6 +97,19 @@ impl Store {
         Ok(tags)
     }
 
+    /// The message of the annotated tag object `id` (trailing blank lines trimmed), `None` if `id`
+    /// is not a tag object.
+    pub fn tag_message(&self, id: ObjectId) -> Result<Option<String>, Error> {
+        use gix::bstr::ByteSlice;
+        let repo = self.local();
+        let object = repo.find_object(id).map_err(Error::git("read a tag"))?;
+        let Ok(tag) = object.try_into_tag() else {
+            return Ok(None);
+        };
+        let decoded = tag.decode().map_err(Error::git("decode a tag"))?;
+        Ok(Some(decoded.message.to_str_lossy().trim_end().to_owned()))
+    }
+
     /// Moves every ref of `moves` in one transaction, each only if it still has its `expected`
     /// value; otherwise nothing moves and the answer is [`Error::RefConflict`] naming the first ref
     /// that differs. Durable when it returns `Ok`. `message` goes to each ref's log, with `by` as
@@ -149,7 +162,7 @@ impl Store {
         // don't: a second suspend read "no hold" and must learn otherwise. The refs are locked
         // now, so what we read is what the transaction would replace.
         for m in moves {
-            let actual = resolve_ref(&repo, &m.name)?;
+            let actual = direct_target(&repo, &m.name)?;
             if actual != m.expected {
                 drop(transaction);
                 return Err(Error::RefConflict {
@@ -195,7 +208,7 @@ impl Store {
     /// Which ref made a transaction fail: the first whose value is not what the caller expected.
     fn conflict(&self, repo: &gix::Repository, moves: &[RefMove], e: gix::Error) -> Error {
         for m in moves {
-            match resolve_ref(repo, &m.name) {
+            match direct_target(repo, &m.name) {
                 Ok(actual) if actual != m.expected => {
                     return Error::RefConflict {
                         name: m.name.clone(),
@@ -211,5 +224,26 @@ impl Store {
             action: "lock refs",
             source: e,
         }
+    }
+}
+
+/// The object a ref points at, not peeled (an annotated tag's ref gives the tag object), `None` if
+/// the ref does not exist. What [`Store::move_refs`] compares with: [`RefMove::expected`] of a tag
+/// is the value [`Store::tags`] reads as its `target`.
+fn direct_target(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, Error> {
+    let reference = repo
+        .try_find_reference(name)
+        .map_err(Error::git("read a reference"))?;
+    match reference {
+        None => Ok(None),
+        Some(mut r) => match r.target().try_id() {
+            Some(id) => Ok(Some(id.to_owned())),
+            // A symbolic ref: what it names.
+            None => Ok(Some(
+                r.peel_to_id()
+                    .map_err(Error::git("peel a reference"))?
+                    .detach(),
+            )),
+        },
     }
 }

@@ -1,5 +1,6 @@
 //! Store tests on real temporary bare repositories, inspected with the real `git` binary.
 
+mod gc;
 mod strace;
 
 use std::{path::Path, process::Command, sync::Barrier};
@@ -21,7 +22,7 @@ pub(super) fn git(repo: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn git_ok(repo: &Path, args: &[&str]) -> bool {
+pub(super) fn git_ok(repo: &Path, args: &[&str]) -> bool {
     Command::new("git")
         .arg("-C")
         .arg(repo)
@@ -46,7 +47,7 @@ pub(super) fn meta(summary: &str) -> CommitMeta {
     )
 }
 
-fn fsck(repo: &Path) {
+pub(super) fn fsck(repo: &Path) {
     git(repo, &["fsck", "--strict", "--no-dangling"]);
 }
 

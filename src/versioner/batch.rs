@@ -417,5 +417,6 @@ fn meta(settings: &Settings, batch: &[Entry], render_all: bool) -> CommitMeta {
                 author: e.author.clone(),
             })
             .collect(),
+        time: None,
     }
 }

@@ -15,6 +15,7 @@ mod api_user;
 mod cli_admin;
 mod crash;
 mod daemons;
+mod gc;
 mod githttp;
 mod githttp_limits;
 mod mailu_api;

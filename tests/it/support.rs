@@ -233,3 +233,14 @@ pub fn request(method: &str, url: &str, token: &str, body: Option<serde_json::Va
         }
     })
 }
+
+/// Whether `git <args>` in `dir` succeeds.
+pub fn git_ok(dir: &Path, args: &[&str]) -> bool {
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
