@@ -11,6 +11,7 @@ pub mod access;
 pub mod alias;
 pub mod alternative;
 pub mod body;
+pub mod bundle;
 pub mod domain;
 pub mod error;
 pub mod fetch;
@@ -39,7 +40,7 @@ use crate::auth::{RateLimiter, TokenFile};
 use crate::store::Store;
 use crate::versioner::Versioner;
 
-pub use access::{Authorized, Read, Worker, Write};
+pub use access::{Authenticated, Authorized, Read, Worker, Write};
 pub use error::Error;
 pub use metrics::Metrics;
 
@@ -63,6 +64,8 @@ pub struct Context {
     pub versioner: Versioner,
     /// Password hashes running at once (each takes a core for ~0.2 s at the default cost).
     pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Per-service bundles of the deployed version, with their cache.
+    pub bundles: Arc<crate::bundle::Bundles>,
 }
 
 impl std::fmt::Debug for Context {
@@ -79,13 +82,18 @@ impl Context {
         store: Store,
         tokens: TokenFile,
         limiter: RateLimiter,
-        recipient: String,
+        keyring: Arc<crate::secret::Keyring>,
         versioner: Versioner,
     ) -> Context {
         Context {
+            bundles: Arc::new(crate::bundle::Bundles::new(
+                store.clone(),
+                keyring.clone(),
+                bundle::CACHE_BYTES,
+            )),
             versioner,
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
-            recipient: recipient.into(),
+            recipient: keyring.recipient().into(),
             store,
             tokens: Arc::new(RwLock::new(tokens)),
             limiter: Arc::new(Mutex::new(limiter)),
@@ -138,6 +146,8 @@ pub fn router(ctx: Context) -> Router {
             get(service::get_one).patch(service::patch),
         )
         .route("/service/{name}/token", post(service::token))
+        .route("/service/{name}/bundle", get(bundle::get))
+        .route("/deploy", get(bundle::deploy))
         .route("/secret/recipient", get(secret::recipient))
         .route("/user", get(user::get_all).post(user::post))
         .route(

@@ -181,7 +181,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         store.clone(),
         tokens,
         limiter,
-        keyring.recipient(),
+        Arc::new(keyring),
         versioner.clone(),
     );
     let git = githttp::start(

@@ -20,8 +20,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
-    alias, alternative, domain, fetch, overrides, relay, secret, service, settings, token, user,
-    write,
+    alias, alternative, bundle, domain, fetch, overrides, relay, secret, service, settings, token,
+    user, write,
 };
 
 pub use super::error::Body as ErrorBody;
@@ -115,6 +115,8 @@ pub struct PageQuery {
         service::get_one,
         service::patch,
         service::token,
+        bundle::get,
+        bundle::deploy,
         overrides::file::get_all,
         overrides::file::get_one,
         overrides::file::put,
