@@ -16,6 +16,7 @@ mod bundle;
 mod cli_admin;
 mod crash;
 mod daemons;
+mod entrypoint;
 mod githttp;
 mod githttp_limits;
 mod mailu_api;
