@@ -111,7 +111,7 @@ pub fn etag(
     }
     h.update(format!("service {service_blob}\n").as_bytes());
     let mut secrets = secrets.to_vec();
-    secrets.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+    secrets.sort_by_key(|s| s.0.to_string());
     for (secret, id) in secrets {
         match id {
             Some(id) => h.update(format!("secret {secret} {id}\n").as_bytes()),

@@ -464,6 +464,40 @@ fn without_the_server_containers_start_from_their_kept_bundle_or_wait_for_it() {
 }
 
 #[test]
+fn watch_mode_follows_changes_without_a_worker() {
+    let Some(image) = busybox() else {
+        return;
+    };
+    let Some(stack) = Stack::start() else {
+        return;
+    };
+    prepare(&stack);
+    let c = stack.service(
+        image,
+        "smtp",
+        "watch",
+        &["MAILU_GIT_WATCH=1", "MAILU_GIT_POLL_TIMEOUT=20"],
+    );
+    wait_running(&c, 90);
+    stack.put_file("smtp", "/etc/test/hello.txt", "cccc");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while exec(&c, "cat /etc/test/hello.txt").1 != "cccc" {
+        assert!(
+            Instant::now() < deadline,
+            "watch did not refresh: {}",
+            logs(&c)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // The reload ran after the write.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while exec(&c, "cat /tmp/reloaded").1 != "cccc" {
+        assert!(Instant::now() < deadline, "no reload: {}", logs(&c));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
 fn the_entrypoint_passes_shellcheck_and_parses_under_dash_and_busybox() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = root.join("entrypoint/mailu-entrypoint");
