@@ -43,7 +43,7 @@ pub enum Error {
     Disabled(ServiceName),
     #[error("{path} at the deployed version is invalid: {problems}")]
     ServiceFile { path: RepoPath, problems: String },
-    #[error("{file}: {source}")]
+    #[error("cannot fill the secrets of {file}")]
     Secret {
         file: RepoPath,
         #[source]
@@ -152,6 +152,8 @@ pub struct Bundles {
     store: Store,
     keyring: Arc<Keyring>,
     cache: Mutex<cache::Cache>,
+    /// Set when the server stops: long-polls answer at once instead of holding the shutdown.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Bundles {
@@ -161,7 +163,19 @@ impl Bundles {
             store,
             keyring,
             cache: Mutex::new(cache::Cache::new(budget)),
+            closing: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Ends every long-poll (now and later) with its "unchanged" answer: the server is stopping,
+    /// and a graceful shutdown waits for open requests.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Changes to `true` when [`Bundles::close`] is called.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, cache::Cache> {

@@ -210,6 +210,12 @@ pub async fn serve(options: Options) -> Result<(), Error> {
             ctx.metrics.clone(),
             api::metrics::track,
         ));
+    // Long-polls end when the shutdown starts: the graceful shutdown waits for open requests.
+    let bundles = ctx.bundles.clone();
+    let shutdown = async move {
+        shutdown.await;
+        bundles.close();
+    };
     // The peer address is the client the rate limiter counts failures of.
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)

@@ -118,15 +118,20 @@ pub async fn get(
         }
         Some(since) => {
             let since = since.clone();
-            let found = poll::until(ctx.versioner.versions(), timeout, || {
-                let raw = raw.clone();
-                let since = since.clone();
-                let ctx = ctx.clone();
-                async move {
-                    let current = blocking(&ctx, move |b| b.current(&raw)).await?;
-                    Ok::<_, Error>((!current.etag.is(&since)).then_some(current))
-                }
-            })
+            let found = poll::until(
+                ctx.versioner.versions(),
+                ctx.bundles.closing(),
+                timeout,
+                || {
+                    let raw = raw.clone();
+                    let since = since.clone();
+                    let ctx = ctx.clone();
+                    async move {
+                        let current = blocking(&ctx, move |b| b.current(&raw)).await?;
+                        Ok::<_, Error>((!current.etag.is(&since)).then_some(current))
+                    }
+                },
+            )
             .await?;
             match found {
                 Some(current) => current,
@@ -212,13 +217,18 @@ pub async fn deploy(
     let Some(since) = since else {
         return Ok(axum::Json(blocking(&ctx, |b| b.deploy()).await?));
     };
-    let changed = poll::until(ctx.versioner.versions(), timeout, || {
-        let ctx = ctx.clone();
-        async move {
-            let deployed = blocking(&ctx, |b| b.deployed()).await?;
-            Ok::<_, Error>((deployed.number != since).then_some(()))
-        }
-    })
+    let changed = poll::until(
+        ctx.versioner.versions(),
+        ctx.bundles.closing(),
+        timeout,
+        || {
+            let ctx = ctx.clone();
+            async move {
+                let deployed = blocking(&ctx, |b| b.deployed()).await?;
+                Ok::<_, Error>((deployed.number != since).then_some(()))
+            }
+        },
+    )
     .await?;
     let _ = changed;
     Ok(axum::Json(blocking(&ctx, |b| b.deploy()).await?))

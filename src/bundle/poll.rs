@@ -15,10 +15,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Calls `check` now and after every change of `versions`, until it returns `Some` (given back) or
 /// `timeout` passes (`None`). The watch is marked seen before each check, so a change between the
-/// check and the wait is not missed. If the watch's sender is gone (the server stops), it stops
-/// waiting and answers `None`.
+/// check and the wait is not missed. When `closing` turns true or either sender is gone (the server
+/// stops), it stops waiting and answers `None`.
 pub async fn until<T, E, F, Fut>(
     mut versions: watch::Receiver<u64>,
+    mut closing: watch::Receiver<bool>,
     timeout: Duration,
     mut check: F,
 ) -> Result<Option<T>, E>
@@ -32,9 +33,15 @@ where
         if let Some(found) = check().await? {
             return Ok(Some(found));
         }
-        match tokio::time::timeout_at(deadline, versions.changed()).await {
-            Ok(Ok(())) => continue,
-            Ok(Err(_)) | Err(_) => return Ok(None),
+        if *closing.borrow_and_update() {
+            return Ok(None);
+        }
+        tokio::select! {
+            changed = tokio::time::timeout_at(deadline, versions.changed()) => match changed {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) | Err(_) => return Ok(None),
+            },
+            _ = closing.changed() => return Ok(None),
         }
     }
 }
@@ -46,25 +53,44 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn wakes_on_a_change_and_times_out_without_one() {
         let (tx, rx) = watch::channel(0u64);
+        let (close, closing) = watch::channel(false);
         let value = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1));
         let v = value.clone();
-        let waiter = tokio::spawn(until(rx.clone(), Duration::from_secs(30), move || {
-            let v = v.clone();
-            async move {
-                let n = v.load(std::sync::atomic::Ordering::SeqCst);
-                Ok::<_, ()>((n != 1).then_some(n))
-            }
-        }));
+        let waiter = tokio::spawn(until(
+            rx.clone(),
+            closing.clone(),
+            Duration::from_secs(30),
+            move || {
+                let v = v.clone();
+                async move {
+                    let n = v.load(std::sync::atomic::Ordering::SeqCst);
+                    Ok::<_, ()>((n != 1).then_some(n))
+                }
+            },
+        ));
         tokio::task::yield_now().await;
         value.store(2, std::sync::atomic::Ordering::SeqCst);
         tx.send_modify(|n| *n += 1);
         assert_eq!(waiter.await.unwrap(), Ok(Some(2)));
 
         let started = tokio::time::Instant::now();
-        let none = until(rx, Duration::from_secs(1000), || async {
-            Ok::<Option<u8>, ()>(None)
-        });
+        let none = until(
+            rx.clone(),
+            closing.clone(),
+            Duration::from_secs(1000),
+            || async { Ok::<Option<u8>, ()>(None) },
+        );
         assert_eq!(none.await, Ok(None));
         assert_eq!(started.elapsed(), MAX_TIMEOUT, "the wait is bounded");
+
+        // Closing ends a wait at once.
+        let started = tokio::time::Instant::now();
+        let waiting = tokio::spawn(until(rx, closing, Duration::from_secs(100), || async {
+            Ok::<Option<u8>, ()>(None)
+        }));
+        tokio::task::yield_now().await;
+        close.send_replace(true);
+        assert_eq!(waiting.await.unwrap(), Ok(None));
+        assert!(started.elapsed() < Duration::from_secs(100));
     }
 }

@@ -371,3 +371,17 @@ fn secrets_are_filled_escaped_and_a_value_no_file_can_hold_is_refused() {
     assert_eq!(status, 500, "{}", String::from_utf8_lossy(&body));
     assert!(!String::from_utf8_lossy(&body).contains("a\u{0}b"));
 }
+
+#[test]
+fn a_waiting_long_poll_does_not_hold_the_shutdown() {
+    let server = start();
+    let smtp = service_token(&server, "smtp");
+    let (_, headers, _) = get(&bundle_url(&server, "smtp"), &smtp, &[]);
+    let etag = headers["etag"].trim_matches('"').to_owned();
+    let url = format!("{}?since={etag}&timeout=300", bundle_url(&server, "smtp"));
+    let waiter = std::thread::spawn(move || get(&url, &smtp, &[]));
+    std::thread::sleep(Duration::from_millis(300));
+    // `stop` fails the test unless the server exits within its bound (far below 300 s).
+    assert!(server.stop().success());
+    assert_eq!(waiter.join().unwrap().0, 304);
+}
