@@ -217,7 +217,8 @@ pub async fn deploy(
     let Some(since) = since else {
         return Ok(axum::Json(blocking(&ctx, |b| b.deploy()).await?));
     };
-    let changed = poll::until(
+    // Changed or timed out, the answer is the current summary: the worker compares the number.
+    poll::until(
         ctx.versioner.versions(),
         ctx.bundles.closing(),
         timeout,
@@ -230,6 +231,5 @@ pub async fn deploy(
         },
     )
     .await?;
-    let _ = changed;
     Ok(axum::Json(blocking(&ctx, |b| b.deploy()).await?))
 }
