@@ -12,6 +12,7 @@ pub mod alias;
 pub mod alternative;
 pub mod body;
 pub mod certificate;
+pub mod bundle;
 pub mod domain;
 pub mod error;
 pub mod fetch;
@@ -42,7 +43,7 @@ use crate::auth::{RateLimiter, TokenFile};
 use crate::store::Store;
 use crate::versioner::Versioner;
 
-pub use access::{Authorized, Read, Worker, Write};
+pub use access::{Authenticated, Authorized, Read, Worker, Write};
 pub use error::Error;
 pub use metrics::Metrics;
 
@@ -70,6 +71,8 @@ pub struct Context {
     pub tls: Arc<crate::tls::Shared>,
     /// Cleanup of old versions (`POST /api/v1/gc`, and the schedule); its last run.
     pub gc: crate::gc::Gc,
+    /// Per-service bundles of the deployed version, with their cache.
+    pub bundles: Arc<crate::bundle::Bundles>,
 }
 
 impl std::fmt::Debug for Context {
@@ -86,14 +89,19 @@ impl Context {
         store: Store,
         tokens: TokenFile,
         limiter: RateLimiter,
-        recipient: String,
+        keyring: Arc<crate::secret::Keyring>,
         versioner: Versioner,
     ) -> Context {
         Context {
             gc: crate::gc::Gc::new(versioner.clone(), store.path().to_owned()),
+            bundles: Arc::new(crate::bundle::Bundles::new(
+                store.clone(),
+                keyring.clone(),
+                bundle::CACHE_BYTES,
+            )),
             versioner,
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
-            recipient: recipient.into(),
+            recipient: keyring.recipient().into(),
             store,
             tokens: Arc::new(RwLock::new(tokens)),
             limiter: Arc::new(Mutex::new(limiter)),
@@ -150,6 +158,8 @@ pub fn router(ctx: Context) -> Router {
             get(service::get_one).patch(service::patch),
         )
         .route("/service/{name}/token", post(service::token))
+        .route("/service/{name}/bundle", get(bundle::get))
+        .route("/deploy", get(bundle::deploy))
         .route("/secret/recipient", get(secret::recipient))
         .route(
             "/certificate",

@@ -70,8 +70,9 @@ impl Scope {
             (Scope::Admin, _) => true,
             (Scope::Read, Need::Read) => true,
             (Scope::Worker, Need::Worker) => true,
-            // The worker hands bundles to containers it creates, so it may read any of them.
-            (Scope::Worker, Need::Bundle(_)) => true,
+            // Least privilege: containers fetch their own bundles with their service tokens (also
+            // on a worker's `refresh`, which runs inside the container), so the worker never needs
+            // one, and its token does not open every service's secrets.
             (Scope::Service(own), Need::Bundle(asked)) => own == asked,
             _ => false,
         }
@@ -205,6 +206,8 @@ mod tests {
         assert!(!Scope::Read.allows(&Need::Bundle(smtp.clone())));
         assert!(Scope::Worker.allows(&Need::Worker));
         assert!(!Scope::Worker.allows(&Need::Write));
+        assert!(!Scope::Worker.allows(&Need::Bundle(smtp.clone())));
+        assert!(Scope::Admin.allows(&Need::Bundle(smtp.clone())));
         assert!(Scope::Service(smtp.clone()).allows(&Need::Bundle(smtp.clone())));
         assert!(!Scope::Service(smtp.clone()).allows(&Need::Bundle(imap)));
         assert!(!Scope::Service(smtp).allows(&Need::Read));

@@ -12,6 +12,7 @@
 //! this module except inside [`SecretBytes`], which wipes its memory when dropped.
 
 pub mod dkim;
+mod escape;
 mod keyring;
 mod placeholder;
 
@@ -23,8 +24,9 @@ use secrecy::ExposeSecret;
 
 use crate::model::{RepoPath, SecretRef};
 
+pub use escape::Escape;
 pub use keyring::{KEY_FILE, Keyring};
-pub use placeholder::{PLACEHOLDER_PREFIX, Resolver, fill, placeholder, references};
+pub use placeholder::{PLACEHOLDER_PREFIX, Resolver, escaped, fill, placeholder, references};
 
 /// A decrypted secret. Its memory is zeroed when dropped; read it with
 /// [`secrecy::ExposeSecret::expose_secret`].
@@ -95,6 +97,12 @@ pub enum Error {
     },
     #[error("the secret `{secret}` is not UTF-8 text, so it cannot be placed in a text file")]
     NotText { secret: SecretRef },
+    #[error("the secret `{secret}` cannot be written with escape mode `{escape}`: {reason}")]
+    Unescapable {
+        secret: SecretRef,
+        escape: Escape,
+        reason: &'static str,
+    },
     #[error("malformed secret placeholder on line {line}: {reason}")]
     MalformedPlaceholder { line: usize, reason: String },
     #[error("the secret `{secret}`: {source}")]

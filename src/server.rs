@@ -211,18 +211,19 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         data.repo().display()
     );
     let limiter = RateLimiter::new(options.auth_failures, options.auth_failure_window);
+    let keyring = Arc::new(keyring);
     let mut ctx = api::Context::new(
         store.clone(),
         tokens,
         limiter,
-        keyring.recipient(),
+        keyring.clone(),
         versioner.clone(),
     );
     let tls_shared = Arc::new(crate::tls::Shared::default());
     ctx.tls = tls_shared.clone();
     tokio::spawn(crate::tls::renew::run(
         versioner.clone(),
-        Arc::new(keyring),
+        keyring,
         tls_shared,
         renew_settings(&options, &data),
     ));
@@ -253,6 +254,12 @@ pub async fn serve(options: Options) -> Result<(), Error> {
             ctx.metrics.clone(),
             api::metrics::track,
         ));
+    // Long-polls end when the shutdown starts: the graceful shutdown waits for open requests.
+    let bundles = ctx.bundles.clone();
+    let shutdown = async move {
+        shutdown.await;
+        bundles.close();
+    };
     // The peer address is the client the rate limiter counts failures of.
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)

@@ -78,6 +78,38 @@ impl<R: Requirement> FromRequestParts<Context> for Authorized<R> {
     }
 }
 
+/// An authenticated caller of any scope, for routes whose need depends on the request (a bundle:
+/// its service's token or admin); the handler checks with [`Authenticated::require`].
+#[derive(Debug)]
+pub struct Authenticated {
+    pub caller: Caller,
+}
+
+impl FromRequestParts<Context> for Authenticated {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Error> {
+        Ok(Authenticated {
+            caller: authenticate(parts, ctx)?,
+        })
+    }
+}
+
+impl Authenticated {
+    /// Refuses (403, counted as a scope failure) unless the caller's scope allows `need`.
+    pub fn require(&self, ctx: &Context, need: &Need, action: &'static str) -> Result<(), Error> {
+        if self.caller.scope.allows(need) {
+            return Ok(());
+        }
+        ctx.metrics.auth_failed(AuthFailure::Scope);
+        Err(Error::Scope {
+            name: self.caller.name.clone(),
+            scope: self.caller.scope.clone(),
+            action,
+        })
+    }
+}
+
 fn authenticate(parts: &Parts, ctx: &Context) -> Result<Caller, Error> {
     let client = client(parts);
     let now = Instant::now();

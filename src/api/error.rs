@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::{auth, store, versioner};
+use crate::{auth, bundle, store, versioner};
 
 /// Everything an API request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,10 @@ pub enum Error {
     /// A cleanup failed (a git subprocess, the repository); the log has the details.
     #[error(transparent)]
     Gc(crate::gc::Error),
+    /// A bundle: its service unknown or disabled (404), or it cannot be built (500: a secret that
+    /// cannot be filled, a broken service file; the log names the file and the secret).
+    #[error(transparent)]
+    Bundle(#[from] bundle::Error),
     /// A file of the view could not be rewritten; the view loaded it, so only a bug gets here.
     #[error("cannot write a file: {0}")]
     Edit(#[from] crate::model::edit::Error),
@@ -126,6 +130,8 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Bundle(e) if e.is_not_found() => StatusCode::NOT_FOUND,
+            Error::Bundle(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::HeadInvalid(_)
             | Error::Store(_)
             | Error::Join(_)

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
-    alias, alternative, certificate, domain, fetch, gc, overrides, relay, secret, service,
+    alias, alternative, bundle, certificate, domain, fetch, gc, overrides, relay, secret, service,
     settings, tag, token, user, write,
 };
 
@@ -115,6 +115,8 @@ pub struct PageQuery {
         service::get_one,
         service::patch,
         service::token,
+        bundle::get,
+        bundle::deploy,
         overrides::file::get_all,
         overrides::file::get_one,
         overrides::file::put,

@@ -120,23 +120,42 @@ pub fn global(
         c.insert("fetches", Value::from(Serde(fetches)));
     }
     if spec.reads(Read::Secrets) {
-        let known: BTreeMap<String, String> = config
+        let known: BTreeMap<String, (SecretRef, gix::ObjectId)> = config
             .secrets
             .iter()
-            .filter_map(|r| secrets(r).map(|id| (r.to_string(), placeholder(r, &id))))
+            .filter_map(|r| secrets(r).map(|id| (r.to_string(), (r.clone(), id))))
             .collect();
         let known = std::sync::Arc::new(known);
         let k = known.clone();
         c.insert(
             "secret",
-            Value::from_function(move |kind: String, name: String| {
-                k.get(&format!("{kind}/{name}")).cloned().ok_or_else(|| {
-                    minijinja::Error::new(
-                        minijinja::ErrorKind::InvalidOperation,
-                        format!("secret `{kind}/{name}` does not exist (secrets/{kind}/{name})"),
-                    )
-                })
-            }),
+            // `secret(kind, name, escape="quoted")`: the placeholder, filled escaped for the
+            // string it sits in (`crate::secret::Escape`); without `escape`, verbatim.
+            Value::from_function(
+                move |kind: String, name: String, kwargs: minijinja::value::Kwargs| {
+                    let escape = match kwargs.get::<Option<String>>("escape")? {
+                        None => crate::secret::Escape::Raw,
+                        Some(mode) => crate::secret::Escape::parse(&mode).ok_or_else(|| {
+                            minijinja::Error::new(
+                                minijinja::ErrorKind::InvalidOperation,
+                                format!(
+                                    "secret(): `{mode}` is not an escape mode (`quoted` or `fetchmail`)"
+                                ),
+                            )
+                        })?,
+                    };
+                    kwargs.assert_all_used()?;
+                    let (r, id) = k.get(&format!("{kind}/{name}")).ok_or_else(|| {
+                        minijinja::Error::new(
+                            minijinja::ErrorKind::InvalidOperation,
+                            format!(
+                                "secret `{kind}/{name}` does not exist (secrets/{kind}/{name})"
+                            ),
+                        )
+                    })?;
+                    Ok(crate::secret::escaped(r, id, escape))
+                },
+            ),
         );
         c.insert(
             "has_secret",
@@ -409,7 +428,11 @@ impl FetchView {
     fn new(user: &Email, f: &Fetch, secrets: SecretIds<'_>) -> FetchView {
         let password = SecretRef::new("fetch", &f.id.to_string())
             .ok()
-            .and_then(|r| secrets(&r).map(|id| placeholder(&r, &id)));
+            // fetchmailrc's strings end at the first `"`: the value comes escaped for them.
+            .and_then(|r| {
+                secrets(&r)
+                    .map(|id| crate::secret::escaped(&r, &id, crate::secret::Escape::Fetchmail))
+            });
         FetchView {
             id: f.id.to_string(),
             user: user.to_string(),

@@ -268,6 +268,43 @@ fn a_repository_template_that_loops_forever_runs_out_of_fuel() {
 }
 
 #[test]
+fn secret_takes_an_escape_mode_and_refuses_an_unknown_one() {
+    let manifest = "[[file]]\ntemplate = \"s.j2\"\npath = \"/s\"\nreads = [\"secrets\"]\n";
+    let with = |body: &'static str| {
+        builtins_with(&[
+            ("smtp/manifest.toml", manifest),
+            ("smtp/domains.j2", ""),
+            ("smtp/settings.j2", ""),
+            ("smtp/users.j2", ""),
+            ("smtp/reply.j2", ""),
+            ("smtp/s.j2", body),
+        ])
+    };
+    let files = fixture();
+    let config = model::load(&files).unwrap();
+    let dkim_id = crate::store::blob_id(&files[&path("secrets/dkim/example.com")]);
+    let b = with("{{ secret('dkim', 'example.com', escape='quoted') }}");
+    let out = plan(b, &config, &files, Scope::Full)
+        .unwrap()
+        .render(b)
+        .unwrap();
+    let s = String::from_utf8(out.edits[0].content.clone().unwrap()).unwrap();
+    assert_eq!(
+        s,
+        format!("@@mailu-secret:dkim/example.com:{dkim_id}:quoted@@")
+    );
+    let b = with("{{ secret('dkim', 'example.com', escape='sql') }}");
+    let err = plan(b, &config, &files, Scope::Full)
+        .unwrap()
+        .render(b)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("`sql` is not an escape mode"),
+        "{err}"
+    );
+}
+
+#[test]
 fn secrets_are_placeholders_and_warnings_are_collected() {
     let manifest =
         "[[file]]\ntemplate = \"s.j2\"\npath = \"/s\"\nreads = [\"secrets\", \"fetches\"]\n";

@@ -1,8 +1,9 @@
 //! Secret placeholders: what a rendered file holds where a secret's value belongs, and how the bundle
 //! endpoint fills them when it serves a service its files.
 //!
-//! Syntax: `@@mailu-secret:<kind>/<name>:<blob id>@@`, e.g.
-//! `@@mailu-secret:dkim/example.com:3f2a...(40 hex)@@`. The blob id is the git blob id of the
+//! Syntax: `@@mailu-secret:<kind>/<name>:<blob id>[:<escape>]@@`, e.g.
+//! `@@mailu-secret:dkim/example.com:3f2a...(40 hex)@@` or `@@mailu-secret:fetch/3:3f2a...:fetchmail@@`
+//! (the value escaped for the string it sits in, see [`Escape`]). The blob id is the git blob id of the
 //! encrypted file, so changing a secret changes every rendered file that uses it (and its version
 //! diff), while the repository still never holds the value. `@@` opens no construct in postfix,
 //! dovecot, nginx, rspamd (UCL) or Jinja, and `mailu-secret:` makes an accidental match implausible.
@@ -14,44 +15,61 @@ use std::collections::HashMap;
 
 use secrecy::ExposeSecret;
 
-use super::{Error, Keyring, SecretBytes};
+use super::{Error, Escape, Keyring, SecretBytes};
 use crate::model::SecretRef;
 
 /// What every placeholder starts with.
 pub const PLACEHOLDER_PREFIX: &str = "@@mailu-secret:";
 const SUFFIX: &str = "@@";
-/// The longest body between prefix and suffix: `<kind>/<name>` (128 + 1 + 128), `:`, a SHA-256 id.
-const MAX_BODY: usize = 128 + 1 + 128 + 1 + 64;
+/// The longest body between prefix and suffix: `<kind>/<name>` (128 + 1 + 128), `:`, a SHA-256 id,
+/// `:` and an escape mode.
+const MAX_BODY: usize = 128 + 1 + 128 + 1 + 64 + 1 + 16;
 
-/// The placeholder for one version (blob) of a secret.
+/// The placeholder for one version (blob) of a secret, filled verbatim.
 pub fn placeholder(secret: &SecretRef, blob_id: &gix::ObjectId) -> String {
-    format!("{PLACEHOLDER_PREFIX}{secret}:{blob_id}{SUFFIX}")
+    escaped(secret, blob_id, Escape::Raw)
+}
+
+/// The placeholder for one version (blob) of a secret, filled escaped the `escape` way.
+pub fn escaped(secret: &SecretRef, blob_id: &gix::ObjectId, escape: Escape) -> String {
+    match escape.name() {
+        None => format!("{PLACEHOLDER_PREFIX}{secret}:{blob_id}{SUFFIX}"),
+        Some(mode) => format!("{PLACEHOLDER_PREFIX}{secret}:{blob_id}:{mode}{SUFFIX}"),
+    }
 }
 
 /// Every placeholder in `text`, in order (duplicates kept). Fails on the first malformed one.
 pub fn references(text: &str) -> Result<Vec<(SecretRef, gix::ObjectId)>, Error> {
     let mut found = Vec::new();
-    scan(text, |_, secret, id| {
+    scan(text, |_, secret, id, _| {
         found.push((secret, id));
         Ok(())
     })?;
     Ok(found)
 }
 
-/// Replaces every placeholder in `text` by the value `resolve` gives for it (see [`Resolver`]).
-/// Runs in time linear in the length of `text` plus the values inserted.
+/// Replaces every placeholder in `text` by the value `resolve` gives for it (see [`Resolver`]),
+/// escaped as the placeholder asks. Runs in time linear in the length of `text` plus the values
+/// inserted. A value that is not text, or that the escape mode cannot express, fails the whole fill.
 pub fn fill(
     text: &str,
     mut resolve: impl FnMut(&SecretRef, &gix::ObjectId) -> Result<SecretBytes, Error>,
 ) -> Result<String, Error> {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
-    scan(text, |range, secret, id| {
+    scan(text, |range, secret, id, escape| {
         out.push_str(&text[copied..range.start]);
         let value = resolve(&secret, &id)?;
-        let value =
-            std::str::from_utf8(value.expose_secret()).map_err(|_| Error::NotText { secret })?;
-        out.push_str(value);
+        let value = std::str::from_utf8(value.expose_secret()).map_err(|_| Error::NotText {
+            secret: secret.clone(),
+        })?;
+        escape
+            .write(value, &mut out)
+            .map_err(|reason| Error::Unescapable {
+                secret,
+                escape,
+                reason,
+            })?;
         copied = range.end;
         Ok(())
     })?;
@@ -59,10 +77,10 @@ pub fn fill(
     Ok(out)
 }
 
-/// Calls `each` with the byte range, secret and blob id of every placeholder in `text`.
+/// Calls `each` with the byte range, secret, blob id and escape mode of every placeholder in `text`.
 fn scan(
     text: &str,
-    mut each: impl FnMut(std::ops::Range<usize>, SecretRef, gix::ObjectId) -> Result<(), Error>,
+    mut each: impl FnMut(std::ops::Range<usize>, SecretRef, gix::ObjectId, Escape) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let mut pos = 0;
     // Lines are counted incrementally from the previous placeholder, keeping the pass linear.
@@ -88,11 +106,23 @@ fn scan(
             ))
         })?;
         let body = &window[..body_len];
-        let (name, id) = body.rsplit_once(':').ok_or_else(|| {
+        // Secret names hold no `:`, so the first one ends the name and a second one starts the mode.
+        let (name, rest) = body.split_once(':').ok_or_else(|| {
             malformed(format!(
                 "`{body}` should be `<kind>/<name>:<blob id>` (no `:` before the blob id)"
             ))
         })?;
+        let (id, escape) = match rest.split_once(':') {
+            None => (rest, Escape::Raw),
+            Some((id, mode)) => (
+                id,
+                Escape::parse(mode).ok_or_else(|| {
+                    malformed(format!(
+                        "`{mode}` is not an escape mode (`quoted` or `fetchmail`)"
+                    ))
+                })?,
+            ),
+        };
         let secret = SecretRef::parse(name).map_err(|e| malformed(e.0))?;
         let hex_ok = matches!(id.len(), 40 | 64)
             && id
@@ -106,7 +136,7 @@ fn scan(
         let id = gix::ObjectId::from_hex(id.as_bytes())
             .map_err(|e| malformed(format!("`{id}` is not a blob id: {e}")))?;
         let end = body_start + body_len + SUFFIX.len();
-        each(start..end, secret, id)?;
+        each(start..end, secret, id, escape)?;
         pos = end;
     }
     Ok(())

@@ -400,3 +400,40 @@ fn fill_is_linear_on_large_bundles() {
     assert_eq!(calls, 20_000);
     assert_eq!(filled.len(), 20_000 * 43);
 }
+
+#[test]
+fn placeholders_with_an_escape_mode_fill_escaped_and_old_ones_stay_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = Keyring::generate(&key_path(&dir)).unwrap();
+    let file = keyring.encrypt(b"p\"w\nd").unwrap();
+    let id = blob_id(&file);
+    let mut resolver = Resolver::new(&keyring);
+    resolver.insert(dkim(), id, &file);
+    let text = format!(
+        "a {} b {} c {}",
+        placeholder(&dkim(), &id),
+        escaped(&dkim(), &id, Escape::Quoted),
+        escaped(&dkim(), &id, Escape::Fetchmail)
+    );
+    assert_eq!(references(&text).unwrap().len(), 3);
+    let filled = fill(&text, |r, i| resolver.resolve(r, i)).unwrap();
+    assert_eq!(filled, "a p\"w\nd b p\\\"w\\nd c p\\x22w\\x0ad");
+
+    let bad = format!("@@mailu-secret:dkim/example.com:{id}:sql@@");
+    let err = references(&bad).unwrap_err();
+    assert!(
+        err.to_string().contains("`sql` is not an escape mode"),
+        "{err}"
+    );
+
+    let nul = keyring.encrypt(b"a\0b").unwrap();
+    let nul_id = blob_id(&nul);
+    let mut resolver = Resolver::new(&keyring);
+    resolver.insert(dkim(), nul_id, &nul);
+    let err = fill(&escaped(&dkim(), &nul_id, Escape::Quoted), |r, i| {
+        resolver.resolve(r, i)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("dkim/example.com"), "{err}");
+    assert!(err.to_string().contains("NUL"), "{err}");
+}

@@ -45,6 +45,19 @@ impl Snapshot {
         entry(&repo, self.tree, path.as_str())
     }
 
+    /// The tree id of the directory at `path`, `None` if there is no directory there. Equal ids mean
+    /// equal contents, which is what makes bundle `ETag`s cheap.
+    pub fn tree_id(&self, path: &RepoPath) -> Result<Option<ObjectId>, Error> {
+        let repo = self.repo.to_thread_local();
+        let root = repo
+            .find_tree(self.tree)
+            .map_err(Error::git("read a tree"))?;
+        let found = root
+            .lookup_entry(path.as_str().split('/'))
+            .map_err(Error::git("look up a path"))?;
+        Ok(found.filter(|e| e.mode().is_tree()).map(|e| e.object_id()))
+    }
+
     /// The content of the file at `path`, `None` if there is no file there.
     pub fn read(&self, path: &RepoPath) -> Result<Option<Vec<u8>>, Error> {
         let repo = self.repo.to_thread_local();

@@ -79,6 +79,15 @@ impl TestServer {
         server
     }
 
+    /// Starts a server on a new temporary data directory with extra environment variables.
+    pub fn start_env(env: &[(&str, &str)]) -> TestServer {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = tmp.path().join("data");
+        let mut server = TestServer::start_with(&data, env);
+        server._tmp = Some(tmp);
+        server
+    }
+
     /// Starts a server on `data`, prepared beforehand inside `tmp` (offline tokens, say); `tmp`
     /// lives as long as the server.
     pub fn start_in(tmp: tempfile::TempDir, data: &Path) -> TestServer {
