@@ -26,6 +26,7 @@ pub mod service;
 pub mod settings;
 pub mod token;
 pub mod user;
+pub mod version;
 pub mod write;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -100,6 +101,13 @@ pub fn router(ctx: Context) -> Router {
         .route("/settings", get(settings::get).patch(settings::patch))
         .route("/change/{id}", get(write::change))
         .route("/pending", get(write::pending))
+        .route("/version", get(version::list))
+        .route("/version/{rev}", get(version::get_one))
+        .route("/version/{a}/diff/{b}", get(version::diff))
+        .route("/version/{rev}/revert", post(version::revert))
+        .route("/suspend", post(version::suspend))
+        .route("/resume", post(version::resume))
+        .route("/status", get(version::status))
         // The three trees an operator changes files through (`overrides.rs`); files up to 4 MiB.
         .route("/override/{service}", get(overrides::file::get_all))
         .route(

@@ -22,3 +22,4 @@ pub mod secret;
 pub mod server;
 pub mod store;
 pub mod versioner;
+pub mod versions;
