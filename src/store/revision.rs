@@ -213,7 +213,105 @@ fn lookup_id(repo: &gix::Repository, text: &str) -> Result<ObjectId, Error> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{git, meta, p, sample};
+    use super::super::{Edit, RefMove};
     use super::*;
+
+    #[test]
+    fn resolves_numbers_ids_tags_and_refuses_what_is_no_version() {
+        let (_dir, store) = sample();
+        let v1 = store.head().unwrap();
+        let v2 = store
+            .commit(v1, &[Edit::write(p("a.toml"), "a = 1\n")], &meta("two"))
+            .unwrap();
+        let resolve = |text: &str| store.resolve_version(&Revision::parse(text).unwrap());
+        assert_eq!(resolve("1").unwrap().commit, v1);
+        assert_eq!(resolve("main").unwrap().number, 2);
+        assert_eq!(resolve(&v2.commit.to_string()).unwrap().number, 2);
+        let short = v2.commit.to_hex_with_len(12).to_string();
+        assert_eq!(resolve(&short).unwrap().number, 2);
+        let upper = short.to_ascii_uppercase();
+        assert_eq!(resolve(&upper).unwrap().number, 2);
+        let message = resolve("3").unwrap_err().to_string();
+        assert_eq!(message, "no version 3: the newest is 2");
+        assert!(matches!(
+            resolve("nope").unwrap_err(),
+            Error::Revision(RevisionError::Unknown(_))
+        ));
+        // A tag, by short and full name.
+        store
+            .move_refs(
+                &[RefMove {
+                    name: "refs/tags/v1".into(),
+                    expected: None,
+                    new: Some(v1),
+                }],
+                "tag",
+                &meta("x").author,
+            )
+            .unwrap();
+        assert_eq!(resolve("v1").unwrap().number, 1);
+        assert_eq!(resolve("refs/tags/v1").unwrap().number, 1);
+        // A tree is not a commit; a commit without trailers is not a version.
+        let tree = v2.tree.to_string();
+        assert!(matches!(
+            resolve(&tree).unwrap_err(),
+            Error::Revision(RevisionError::NotAVersion { .. })
+        ));
+        let plain = git(
+            store.path(),
+            &["commit-tree", "-p", &v2.commit.to_string(), "-m", "plain", &tree],
+        );
+        let err = resolve(plain.trim()).unwrap_err().to_string();
+        assert!(err.contains("is not a version"), "{err}");
+        // A version-looking commit that is not on main's first-parent history.
+        let side = git(
+            store.path(),
+            &[
+                "commit-tree",
+                "-p",
+                &v1.to_string(),
+                "-m",
+                "side\n\nMailu-Version: 2\nMailu-Renderer: none",
+                &tree,
+            ],
+        );
+        let err = resolve(side.trim()).unwrap_err().to_string();
+        assert!(err.contains("not on main's first-parent history"), "{err}");
+    }
+
+    #[test]
+    fn commit_tree_makes_a_version_with_an_old_tree() {
+        let (_dir, store) = sample();
+        let v1 = store.head().unwrap();
+        let v1_tree = store.snapshot(&crate::store::Rev::Commit(v1)).unwrap().tree();
+        let v2 = store
+            .commit(v1, &[Edit::write(p("a.toml"), "a = 1\n")], &meta("two"))
+            .unwrap();
+        let v3 = store
+            .commit_tree(v2.commit, v1_tree, &[], &meta("Revert to version 1"))
+            .unwrap();
+        assert_eq!((v3.number, v3.tree), (3, v1_tree));
+        assert_eq!(store.head().unwrap(), v3.commit);
+        let parent = git(store.path(), &["rev-parse", &format!("{}^", v3.commit)]);
+        assert_eq!(parent.trim(), v2.commit.to_string());
+        // Compare-and-swap: on a stale head nothing moves.
+        let err = store
+            .commit_tree(v2.commit, v1_tree, &[], &meta("again"))
+            .unwrap_err();
+        assert!(matches!(err, Error::RefMoved { .. }));
+        // With edits on top of the old tree.
+        let v4 = store
+            .commit_tree(
+                v3.commit,
+                v1_tree,
+                &[Edit::write(p("c.toml"), "c = 1\n")],
+                &meta("with edits"),
+            )
+            .unwrap();
+        let files = store.snapshot(&crate::store::Rev::Commit(v4.commit)).unwrap().files().unwrap();
+        assert!(files.contains_key(&p("c.toml")) && !files.contains_key(&p("a.toml")));
+    }
 
     #[test]
     fn parse_reads_each_form() {

@@ -18,7 +18,7 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    fn start() -> Option<Fixture> {
+    pub fn start() -> Option<Fixture> {
         if !have_tool("git") {
             return None;
         }

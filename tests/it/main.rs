@@ -22,4 +22,5 @@ mod openapi;
 mod render_snapshots;
 mod secret;
 mod serve;
+mod versions;
 mod write;
