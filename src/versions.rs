@@ -20,9 +20,7 @@ use crate::model::Diagnostics;
 use crate::store::{self, ChangeKind};
 use crate::versioner;
 
-pub use diff::{
-    Diff, DiffQuery, FILE_DIFF_CAP, FILES_PER_PAGE, FileDiff, MAX_DIFF_INPUT, diff,
-};
+pub use diff::{Diff, DiffQuery, FILE_DIFF_CAP, FILES_PER_PAGE, FileDiff, MAX_DIFF_INPUT, diff};
 pub use history::{PathChange, VersionDetail, VersionEntry, list, show};
 pub use hold::{Hold, resume, suspend};
 pub use revert::{Reverted, revert};

@@ -86,10 +86,9 @@ pub async fn list(
         ));
     }
     let store = ctx.store.clone();
-    let (total, items) = tokio::task::spawn_blocking(move || {
-        versions::list(&store, offset, limit, q.as_deref())
-    })
-    .await??;
+    let (total, items) =
+        tokio::task::spawn_blocking(move || versions::list(&store, offset, limit, q.as_deref()))
+            .await??;
     Ok(([(TOTAL_COUNT, total.to_string())], Json(items)).into_response())
 }
 

@@ -167,7 +167,10 @@ pub fn diff(
 fn file_text(session: &Session, base: &str, f: &Value) -> String {
     let path = f["path"].as_str().unwrap_or("");
     if let Some(note) = f["note"].as_str() {
-        return format!("--- {path}: {} ({note})\n", f["kind"].as_str().unwrap_or(""));
+        return format!(
+            "--- {path}: {} ({note})\n",
+            f["kind"].as_str().unwrap_or("")
+        );
     }
     let mut out = f["diff"].as_str().unwrap_or("").to_owned();
     let mut next = f["next_offset"].as_u64();
@@ -229,26 +232,31 @@ pub fn revert(target: Target, rev: &str, yes: bool, deploy: bool) -> anyhow::Res
         }
         Target::Offline { data, json } => {
             let revision = Revision::parse(rev)?;
-            offline(&data, json, move |versioner| async move {
-                let store = versioner.store().clone();
-                if !yes {
-                    let r = revision.clone();
-                    let what = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                        let number = store.resolve_version(&r)?.number;
-                        let query = DiffQuery {
-                            page: 1,
-                            ..DiffQuery::default()
-                        };
-                        let diff = versions::diff(&store, &Revision::Main, &r, &query)?;
-                        Ok((number, serde_json::to_value(diff)?))
-                    })
-                    .await??;
-                    confirm(what.0, &what.1)?;
-                }
-                let reverted =
-                    versions::revert(&versioner, &revision, &offline_author(), deploy).await?;
-                Ok(reverted)
-            }, |v| reverted_text(&serde_json::to_value(v).unwrap_or_default()))
+            offline(
+                &data,
+                json,
+                move |versioner| async move {
+                    let store = versioner.store().clone();
+                    if !yes {
+                        let r = revision.clone();
+                        let what = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                            let number = store.resolve_version(&r)?.number;
+                            let query = DiffQuery {
+                                page: 1,
+                                ..DiffQuery::default()
+                            };
+                            let diff = versions::diff(&store, &Revision::Main, &r, &query)?;
+                            Ok((number, serde_json::to_value(diff)?))
+                        })
+                        .await??;
+                        confirm(what.0, &what.1)?;
+                    }
+                    let reverted =
+                        versions::revert(&versioner, &revision, &offline_author(), deploy).await?;
+                    Ok(reverted)
+                },
+                |v| reverted_text(&serde_json::to_value(v).unwrap_or_default()),
+            )
         }
     }
 }
@@ -281,9 +289,15 @@ fn confirm(number: u64, diff: &Value) -> anyhow::Result<()> {
     let files: Vec<&Value> = diff["files"].as_array().into_iter().flatten().collect();
     let total = diff["total_files"].as_u64().unwrap_or(files.len() as u64);
     if total == 0 {
-        writeln!(err, "Nothing differs from main: the new version will equal it.")?;
+        writeln!(
+            err,
+            "Nothing differs from main: the new version will equal it."
+        )?;
     } else {
-        writeln!(err, "What changes ({total} files, main -> version {number}):")?;
+        writeln!(
+            err,
+            "What changes ({total} files, main -> version {number}):"
+        )?;
         for f in files.iter().take(SHOWN_CHANGES) {
             writeln!(
                 err,
@@ -372,7 +386,9 @@ fn status_text(v: &Value) -> String {
         }
     ));
     if let Some(ahead) = v["versions_ahead"].as_u64() {
-        out.push_str(&format!("ahead:     {ahead} version(s) on main not deployed\n"));
+        out.push_str(&format!(
+            "ahead:     {ahead} version(s) on main not deployed\n"
+        ));
     }
     let j = &v["journal"];
     out.push_str(&format!("pending:   {} change(s)", j["pending"]));

@@ -130,8 +130,9 @@ impl Store {
                     .into()),
                 };
             }
-            Revision::Tag(name) => peel_tag(&repo, name)?
-                .ok_or_else(|| RevisionError::Unknown(rev.to_string()))?,
+            Revision::Tag(name) => {
+                peel_tag(&repo, name)?.ok_or_else(|| RevisionError::Unknown(rev.to_string()))?
+            }
             Revision::Name(name) => match peel_tag(&repo, &format!("{TAGS}{name}"))? {
                 Some(commit) => commit,
                 None => lookup_id(&repo, name)?,
@@ -141,8 +142,9 @@ impl Store {
             rev: rev.to_string(),
             why,
         };
-        let info = history::info(&repo, commit)?
-            .ok_or(not("it has no Mailu-Version trailer (an intermediate commit of a push, or not on main)"))?;
+        let info = history::info(&repo, commit)?.ok_or(not(
+            "it has no Mailu-Version trailer (an intermediate commit of a push, or not on main)",
+        ))?;
         // A version of another history (a branch of a clone, a commit cleanup squashed away) may
         // carry a number that main also has: only main's own commit of that number counts.
         if history::find_version(&repo, head, info.number)? != Some(commit) {
@@ -173,9 +175,7 @@ fn peel_tag(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, Erro
 /// The commit a full or short hex id names.
 fn lookup_id(repo: &gix::Repository, text: &str) -> Result<ObjectId, Error> {
     let unknown = || Error::Revision(RevisionError::Unknown(text.to_owned()));
-    if text.len() < MIN_SHORT_ID
-        || text.len() > 40
-        || !text.bytes().all(|b| b.is_ascii_hexdigit())
+    if text.len() < MIN_SHORT_ID || text.len() > 40 || !text.bytes().all(|b| b.is_ascii_hexdigit())
     {
         return Err(unknown());
     }
@@ -198,9 +198,7 @@ fn lookup_id(repo: &gix::Repository, text: &str) -> Result<ObjectId, Error> {
             Some(Ok(id)) => id,
         }
     };
-    let object = repo
-        .find_object(id)
-        .map_err(Error::git("read an object"))?;
+    let object = repo.find_object(id).map_err(Error::git("read an object"))?;
     if object.kind != gix::object::Kind::Commit {
         return Err(RevisionError::NotAVersion {
             rev: text.to_owned(),
@@ -260,7 +258,14 @@ mod tests {
         ));
         let plain = git(
             store.path(),
-            &["commit-tree", "-p", &v2.commit.to_string(), "-m", "plain", &tree],
+            &[
+                "commit-tree",
+                "-p",
+                &v2.commit.to_string(),
+                "-m",
+                "plain",
+                &tree,
+            ],
         );
         let err = resolve(plain.trim()).unwrap_err().to_string();
         assert!(err.contains("is not a version"), "{err}");
@@ -284,7 +289,10 @@ mod tests {
     fn commit_tree_makes_a_version_with_an_old_tree() {
         let (_dir, store) = sample();
         let v1 = store.head().unwrap();
-        let v1_tree = store.snapshot(&crate::store::Rev::Commit(v1)).unwrap().tree();
+        let v1_tree = store
+            .snapshot(&crate::store::Rev::Commit(v1))
+            .unwrap()
+            .tree();
         let v2 = store
             .commit(v1, &[Edit::write(p("a.toml"), "a = 1\n")], &meta("two"))
             .unwrap();
@@ -309,7 +317,11 @@ mod tests {
                 &meta("with edits"),
             )
             .unwrap();
-        let files = store.snapshot(&crate::store::Rev::Commit(v4.commit)).unwrap().files().unwrap();
+        let files = store
+            .snapshot(&crate::store::Rev::Commit(v4.commit))
+            .unwrap()
+            .files()
+            .unwrap();
         assert!(files.contains_key(&p("c.toml")) && !files.contains_key(&p("a.toml")));
     }
 
@@ -322,10 +334,7 @@ mod tests {
             Revision::parse("refs/tags/v1").unwrap(),
             Revision::Tag("refs/tags/v1".into())
         );
-        assert_eq!(
-            Revision::parse("v1").unwrap(),
-            Revision::Name("v1".into())
-        );
+        assert_eq!(Revision::parse("v1").unwrap(), Revision::Name("v1".into()));
         assert_eq!(
             Revision::parse("3f2a9c1").unwrap(),
             Revision::Name("3f2a9c1".into())

@@ -494,7 +494,9 @@ fn the_hold_pins_what_is_deployed_and_moves_only_from_what_was_read() {
         expected: None,
         new: Some(v1),
     };
-    store.move_refs(std::slice::from_ref(&suspend), "suspend", &by).unwrap();
+    store
+        .move_refs(std::slice::from_ref(&suspend), "suspend", &by)
+        .unwrap();
     let v2 = store
         .commit(
             v1,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Error, VersionRef, kind_name, rendered_service};
 use crate::model::RepoPath;
-use crate::store::{Changed, Revision, Rev, Snapshot, Store};
+use crate::store::{Changed, Rev, Revision, Snapshot, Store};
 
 /// Files per page of a diff.
 pub const FILES_PER_PAGE: usize = 50;
@@ -143,14 +143,23 @@ fn file_diff(
     let path = c.path.as_str();
     let service = rendered_service(path).map(str::to_owned);
     let read = |snap: &Snapshot, present: bool| -> Result<Option<Vec<u8>>, Error> {
-        if present { Ok(snap.read(&c.path)?) } else { Ok(None) }
+        if present {
+            Ok(snap.read(&c.path)?)
+        } else {
+            Ok(None)
+        }
     };
     let before = read(old, c.old.is_some())?;
     let after = read(new, c.new.is_some())?;
     let size = |b: &Option<Vec<u8>>| b.as_ref().map(|b| b.len() as u64);
     let mut out = FileDiff {
         path: path.to_owned(),
-        group: if service.is_some() { "rendered" } else { "sources" }.to_owned(),
+        group: if service.is_some() {
+            "rendered"
+        } else {
+            "sources"
+        }
+        .to_owned(),
         service,
         kind: kind_name(c.kind).to_owned(),
         old_size: size(&before),
@@ -265,8 +274,14 @@ mod tests {
     #[test]
     fn secrets_and_binaries_are_recognised() {
         let p = RepoPath::parse("domains/x.toml").unwrap();
-        assert!(is_secret(&RepoPath::parse("secrets/dkim/x").unwrap(), b"plain"));
-        assert!(is_secret(&p, b"a = 1\n-----BEGIN AGE ENCRYPTED FILE-----\nxx\n"));
+        assert!(is_secret(
+            &RepoPath::parse("secrets/dkim/x").unwrap(),
+            b"plain"
+        ));
+        assert!(is_secret(
+            &p,
+            b"a = 1\n-----BEGIN AGE ENCRYPTED FILE-----\nxx\n"
+        ));
         assert!(is_secret(&p, b"age-encryption.org/v1\n"));
         assert!(!is_secret(&p, b"a = 1\n"));
         assert!(text(b"a\0b").is_none());

@@ -90,7 +90,11 @@ fn a_revert_restores_the_exact_tree_and_can_itself_be_reverted() {
         None,
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let total: u64 = reply.headers["x-total-count"].to_str().unwrap().parse().unwrap();
+    let total: u64 = reply.headers["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(total, r1 + 1);
     let page = reply.json();
     assert_eq!(page.as_array().unwrap().len(), 2);
@@ -142,7 +146,9 @@ fn a_revert_commits_pending_writes_first() {
     assert_eq!(status, 200, "{reverted}");
     let new = reverted["commit"].as_str().unwrap();
     // The write is in the version before the revert; the revert's tree is version 1's.
-    let parent = git(&repo, &["rev-parse", &format!("{new}^")]).trim().to_owned();
+    let parent = git(&repo, &["rev-parse", &format!("{new}^")])
+        .trim()
+        .to_owned();
     assert_ne!(parent, before, "the pending write became a version first");
     let mailu = git(&repo, &["show", &format!("{parent}:mailu.toml")]);
     assert!(mailu.contains("message_size_limit = 33000000"), "{mailu}");
@@ -163,7 +169,9 @@ fn suspend_pins_the_deployed_version_while_writes_and_pushes_continue() {
     let (status, s) = api(server, "POST", "suspend", None);
     assert_eq!(status, 200, "{s}");
     assert_eq!(s["deployed"]["number"], held);
-    let hold = git(&repo, &["rev-parse", "refs/mailu/hold"]).trim().to_owned();
+    let hold = git(&repo, &["rev-parse", "refs/mailu/hold"])
+        .trim()
+        .to_owned();
     assert_eq!(hold, commit_of(server, held));
     let (status, again) = api(server, "POST", "suspend", None);
     assert_eq!(status, 409);
@@ -178,7 +186,11 @@ fn suspend_pins_the_deployed_version_while_writes_and_pushes_continue() {
     // A write and a push land on main; the hold stays.
     set_limit(server, 55_000_000);
     let work = fx.clone("work", &[]);
-    write(&work, "overrides/front/etc/extra.conf", b"# pushed while suspended\n");
+    write(
+        &work,
+        "overrides/front/etc/extra.conf",
+        b"# pushed while suspended\n",
+    );
     fx.ok(&work, &["add", "-A"]);
     fx.ok(&work, &["commit", "-q", "-m", "while suspended"]);
     fx.ok(&work, &["push", "-q", "origin", "main"]);
@@ -198,7 +210,10 @@ fn suspend_pins_the_deployed_version_while_writes_and_pushes_continue() {
     let (status, r) = api(server, "POST", &format!("version/{held}/revert"), None);
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["deployed"], false);
-    assert!(r["message"].as_str().unwrap().contains("NOT deployed"), "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("NOT deployed"),
+        "{r}"
+    );
     assert_eq!(git(&repo, &["rev-parse", "refs/mailu/hold"]).trim(), hold);
     let (status, r) = api(server, "POST", "version/1/revert?deploy=true", None);
     assert_eq!(status, 200, "{r}");
@@ -217,7 +232,14 @@ fn suspend_pins_the_deployed_version_while_writes_and_pushes_continue() {
     let (status, _) = api(server, "POST", "resume", None);
     assert_eq!(status, 409);
     let gone = std::process::Command::new("git")
-        .args(["-C", repo.to_str().unwrap(), "rev-parse", "-q", "--verify", "refs/mailu/hold"])
+        .args([
+            "-C",
+            repo.to_str().unwrap(),
+            "rev-parse",
+            "-q",
+            "--verify",
+            "refs/mailu/hold",
+        ])
         .output()
         .unwrap();
     assert!(!gone.status.success(), "the hold is deleted");
@@ -235,7 +257,11 @@ fn revisions_that_name_no_version_are_refused_clearly() {
         assert_eq!(got, status, "{rev}: {body}");
         let message = body["message"].as_str().unwrap_or_default();
         assert!(message.contains(words), "{rev}: {message}");
-        assert_eq!(git(&repo, &["rev-parse", "main"]).trim(), head, "{rev} changed main");
+        assert_eq!(
+            git(&repo, &["rev-parse", "main"]).trim(),
+            head,
+            "{rev} changed main"
+        );
     };
     refused("99", 404, &format!("no version 99: the newest is {newest}"));
     refused("v-nothing", 404, "unknown revision");
@@ -256,7 +282,10 @@ fn revisions_that_name_no_version_are_refused_clearly() {
     let (status, body) = api(server, "GET", &format!("version/{pushed}"), None);
     assert_eq!(status, 400, "{body}");
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains(&format!("{pushed} is not a version")), "{message}");
+    assert!(
+        message.contains(&format!("{pushed} is not a version")),
+        "{message}"
+    );
 
     // An ambiguous short id: unreachable blobs written straight into the repository make sure
     // two objects share a four-digit prefix.
@@ -273,7 +302,11 @@ fn revisions_that_name_no_version_are_refused_clearly() {
     git(&repo, &args);
     let all = git(
         &repo,
-        &["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"],
+        &[
+            "cat-file",
+            "--batch-all-objects",
+            "--batch-check=%(objectname)",
+        ],
     );
     let mut ids: Vec<&str> = all.lines().collect();
     ids.sort_unstable();
@@ -316,9 +349,10 @@ fn a_revert_to_a_version_invalid_under_todays_rules_changes_nothing() {
         .read(&path)
         .unwrap()
         .unwrap();
-    let bad = String::from_utf8(good.clone())
-        .unwrap()
-        .replace("message_size_limit = 50000000", "message_size_limit = \"huge\"");
+    let bad = String::from_utf8(good.clone()).unwrap().replace(
+        "message_size_limit = 50000000",
+        "message_size_limit = \"huge\"",
+    );
     let who = Person {
         name: "an older release".into(),
         email: "old@localhost".into(),
@@ -328,7 +362,11 @@ fn a_revert_to_a_version_invalid_under_todays_rules_changes_nothing() {
         ..CommitMeta::new(who.clone(), s)
     };
     let old = store
-        .commit(head, &[Edit::write(path.clone(), bad)], &meta("looser rules"))
+        .commit(
+            head,
+            &[Edit::write(path.clone(), bad)],
+            &meta("looser rules"),
+        )
         .unwrap();
     store
         .commit(old.commit, &[Edit::write(path, good)], &meta("fixed"))
@@ -336,7 +374,12 @@ fn a_revert_to_a_version_invalid_under_todays_rules_changes_nothing() {
     let server = TestServer::start_with(&data, &[("MAILU_GIT_ADMIN_TOKEN", ADMIN)]);
     let repo = data.join("config.git");
     let main = git(&repo, &["rev-parse", "main"]).trim().to_owned();
-    let (status, body) = api(&server, "POST", &format!("version/{}/revert", old.number), None);
+    let (status, body) = api(
+        &server,
+        "POST",
+        &format!("version/{}/revert", old.number),
+        None,
+    );
     assert_eq!(status, 400, "{body}");
     assert!(
         body["message"]
@@ -357,7 +400,12 @@ fn a_revert_to_a_version_invalid_under_todays_rules_changes_nothing() {
 fn diffs_page_cap_large_files_and_never_show_secrets() {
     let Some(fx) = Fixture::start() else { return };
     let server = &fx.server;
-    let (status, body) = api(server, "POST", "domain", Some(json!({"name": "example.com"})));
+    let (status, body) = api(
+        server,
+        "POST",
+        "domain",
+        Some(json!({"name": "example.com"})),
+    );
     assert_eq!(status, 200, "{body}");
     let (status, body) = api(server, "POST", "domain/example.com/dkim?wait=true", None);
     assert_eq!(status, 200, "{body}");
@@ -375,15 +423,24 @@ fn diffs_page_cap_large_files_and_never_show_secrets() {
         .iter()
         .find(|f| f["path"].as_str().unwrap().starts_with("secrets/dkim/"))
         .unwrap_or_else(|| panic!("the DKIM secret is listed: {diff}"));
-    assert!(secret["note"].as_str().unwrap().starts_with("secret"), "{secret}");
+    assert!(
+        secret["note"].as_str().unwrap().starts_with("secret"),
+        "{secret}"
+    );
     assert!(secret.get("diff").is_none());
 
     // Many files and a large one: pages, a truncated diff and its continuation.
     let work = fx.clone("work", &[]);
     for i in 0..60 {
-        write(&work, &format!("overrides/front/etc/many/f{i:02}.conf"), format!("# {i}\n").as_bytes());
+        write(
+            &work,
+            &format!("overrides/front/etc/many/f{i:02}.conf"),
+            format!("# {i}\n").as_bytes(),
+        );
     }
-    let big: String = (0..20_000).map(|i| format!("line {i} of a large file\n")).collect();
+    let big: String = (0..20_000)
+        .map(|i| format!("line {i} of a large file\n"))
+        .collect();
     write(&work, "overrides/front/etc/big.conf", big.as_bytes());
     fx.ok(&work, &["add", "-A"]);
     fx.ok(&work, &["commit", "-q", "-m", "many files"]);
@@ -396,7 +453,12 @@ fn diffs_page_cap_large_files_and_never_show_secrets() {
     assert_eq!(first["files"].as_array().unwrap().len(), 50);
     assert_eq!(first["pages"].as_u64().unwrap(), total.div_ceil(50));
     assert_eq!(first["files"][0]["group"], "sources");
-    let (status, last) = api(server, "GET", &format!("{base}?page={}", first["pages"]), None);
+    let (status, last) = api(
+        server,
+        "GET",
+        &format!("{base}?page={}", first["pages"]),
+        None,
+    );
     assert_eq!(status, 200);
     assert_eq!(last["files"][0]["group"], "rendered");
     let (status, _) = api(server, "GET", &format!("{base}?page=99"), None);
@@ -404,7 +466,13 @@ fn diffs_page_cap_large_files_and_never_show_secrets() {
     let (status, _) = api(server, "GET", &format!("{base}?bogus=1"), None);
     assert_eq!(status, 400);
     let (_, front) = api(server, "GET", &format!("{base}?service=front&page=1"), None);
-    assert!(front["files"].as_array().unwrap().iter().all(|f| f["service"] == "front"));
+    assert!(
+        front["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["service"] == "front")
+    );
 
     let path = "overrides/front/etc/big.conf";
     let (status, one) = api(server, "GET", &format!("{base}?path={path}"), None);
@@ -418,14 +486,28 @@ fn diffs_page_cap_large_files_and_never_show_secrets() {
     while let Some(offset) = next {
         rounds += 1;
         assert!(rounds < 100, "paging into the file ends");
-        let (status, more) = api(server, "GET", &format!("{base}?path={path}&offset={offset}"), None);
+        let (status, more) = api(
+            server,
+            "GET",
+            &format!("{base}?path={path}&offset={offset}"),
+            None,
+        );
         assert_eq!(status, 200, "{more}");
         text.push_str(more["files"][0]["diff"].as_str().unwrap());
         next = more["files"][0]["next_offset"].as_u64();
     }
-    assert!(rounds >= 2, "a {}-byte diff takes several parts", text.len());
+    assert!(
+        rounds >= 2,
+        "a {}-byte diff takes several parts",
+        text.len()
+    );
     assert!(text.contains("+line 19999 of a large file\n"));
-    assert_eq!(text.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count(), 20_000);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+            .count(),
+        20_000
+    );
 }
 
 #[test]
@@ -446,7 +528,11 @@ fn the_cli_reverts_online_and_offline_and_offline_is_refused_while_the_server_ru
             .unwrap()
     };
     let text = |o: &std::process::Output| {
-        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
     };
     let log = cli(&["log", "--limit", "5"]);
     assert!(log.status.success(), "{}", text(&log));
@@ -477,7 +563,17 @@ fn the_cli_reverts_online_and_offline_and_offline_is_refused_while_the_server_ru
     let Fixture { server, home } = fx;
     let pid = server.child.id();
     assert!(server.stop().success(), "server {pid} stops");
-    let out = mailu_git(&["revert", &v2.to_string(), "--yes", "--data", &data, "--json"], Path::new("/"));
+    let out = mailu_git(
+        &[
+            "revert",
+            &v2.to_string(),
+            "--yes",
+            "--data",
+            &data,
+            "--json",
+        ],
+        Path::new("/"),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["reverted_to"]["number"], v2);
