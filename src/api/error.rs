@@ -87,10 +87,9 @@ impl From<versioner::Error> for Error {
 fn invalid(message: String, problems: &crate::model::Diagnostics) -> Error {
     let mut errors = BTreeMap::new();
     for p in problems.iter() {
-        let key = match (&p.field, p.line) {
-            (Some(field), _) => format!("{}: {field}", p.file),
-            (None, Some(line)) => format!("{}:{line}", p.file),
-            (None, None) => p.file.clone(),
+        let key = match &p.field {
+            Some(field) => format!("{}: {field}", p.file),
+            None => p.file.clone(),
         };
         errors.entry(key).or_insert_with(|| p.message.clone());
     }
