@@ -593,3 +593,94 @@ fn the_cli_reverts_online_and_offline_and_offline_is_refused_while_the_server_ru
     assert!(out.status.success(), "{}", text(&out));
     drop(home);
 }
+
+#[test]
+fn a_revert_to_a_version_of_another_renderer_renders_its_sources_again() {
+    use mailu_git::model::RepoPath;
+    use mailu_git::store::{CommitMeta, Edit, Person, Rev, Store};
+    let Some(fx) = Fixture::start() else { return };
+    let data = fx.server.data.clone();
+    let Fixture { server, home } = fx;
+    assert!(server.stop().success());
+    // A version made by an older renderer: its rendered files are that renderer's (here: not
+    // updated for its mailu.toml at all, which today's renderer would never leave).
+    let store = Store::open(&data.join("config.git")).unwrap();
+    let path = RepoPath::parse("mailu.toml").unwrap();
+    let head = store.head().unwrap();
+    let good = store
+        .snapshot(&Rev::Commit(head))
+        .unwrap()
+        .read(&path)
+        .unwrap()
+        .unwrap();
+    let changed = String::from_utf8(good.clone()).unwrap().replace(
+        "message_size_limit = 50000000",
+        "message_size_limit = 7777777",
+    );
+    let who = Person {
+        name: "an older release".into(),
+        email: "old@localhost".into(),
+    };
+    let older = CommitMeta {
+        renderer: Some("0.0.1-older".into()),
+        ..CommitMeta::new(who.clone(), "older renderer")
+    };
+    let old = store
+        .commit(head, &[Edit::write(path.clone(), changed)], &older)
+        .unwrap();
+    let now = CommitMeta {
+        renderer: Some(mailu_git::render::stamp().to_owned()),
+        ..CommitMeta::new(who, "back")
+    };
+    store
+        .commit(old.commit, &[Edit::write(path, good)], &now)
+        .unwrap();
+    let fx = Fixture {
+        server: TestServer::start_with(&data, &[("MAILU_GIT_ADMIN_TOKEN", ADMIN)]),
+        home,
+    };
+    let repo = fx.repo();
+    let (status, r) = api(
+        &fx.server,
+        "POST",
+        &format!("version/{}/revert", old.number),
+        None,
+    );
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["rendered_again"], true, "{r}");
+    let new = r["commit"].as_str().unwrap();
+    let old_id = old.commit.to_string();
+    // The sources are the old version's; rendered/ is today's rendering of them.
+    let sources = git(
+        &repo,
+        &[
+            "diff",
+            "--name-only",
+            &old_id,
+            new,
+            "--",
+            ".",
+            ":(exclude)rendered",
+        ],
+    );
+    assert!(sources.trim().is_empty(), "{sources}");
+    let rendered = git(
+        &repo,
+        &[
+            "grep",
+            "-l",
+            "message_size_limit = 7777777",
+            new,
+            "--",
+            "rendered",
+        ],
+    );
+    assert!(!rendered.trim().is_empty());
+    let message = git(&repo, &["log", "-1", "--format=%B", new]);
+    assert!(
+        message.contains(&format!("Mailu-Renderer: {}", mailu_git::render::stamp())),
+        "{message}"
+    );
+    let work = fx.clone("work", &[]);
+    crate::githttp::assert_rendered_exactly(&fx, &work);
+}
