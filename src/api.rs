@@ -11,8 +11,8 @@ pub mod access;
 pub mod alias;
 pub mod alternative;
 pub mod body;
-pub mod certificate;
 pub mod bundle;
+pub mod certificate;
 pub mod domain;
 pub mod error;
 pub mod fetch;
@@ -30,6 +30,7 @@ pub mod settings;
 pub mod tag;
 pub mod token;
 pub mod user;
+pub mod version;
 pub mod write;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -120,6 +121,13 @@ pub fn router(ctx: Context) -> Router {
         .route("/gc", post(gc::post))
         .route("/tag", get(tag::get_all).post(tag::post))
         .route("/tag/{*name}", axum::routing::delete(tag::delete))
+        .route("/version", get(version::list))
+        .route("/version/{rev}", get(version::get_one))
+        .route("/version/{a}/diff/{b}", get(version::diff))
+        .route("/version/{rev}/revert", post(version::revert))
+        .route("/suspend", post(version::suspend))
+        .route("/resume", post(version::resume))
+        .route("/status", get(version::status))
         // The three trees an operator changes files through (`overrides.rs`); files up to 4 MiB.
         .route("/override/{service}", get(overrides::file::get_all))
         .route(

@@ -8,7 +8,7 @@
 //! configuration is invalid (every problem printed as `file:line: field: message`).
 //!
 //! The admin commands (`domain`, `alternative`, `relay`, `manager`, `dkim`, `user`, `alias`,
-//! `fetch`, `settings`, `service`, `override`, `template`, `mailu-override`, `pending`, `change`) go through the REST API (`admin`); the others work on local files.
+//! `fetch`, `settings`, `service`, `override`, `template`, `mailu-override`, `pending`, `change`) go through the REST API (`admin`); so do `log`, `show`, `diff`, `revert`, `suspend`, `resume` and `status` (`versions`), the last four also offline with `--data DIR`; the others work on local files.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -24,6 +24,7 @@ use crate::{data_dir, secret, server};
 mod access_token;
 mod admin;
 mod render;
+mod versions;
 
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID: u8 = 3;
@@ -235,6 +236,71 @@ enum Command {
         connection: admin::Connection,
     },
     /// Secrets kept encrypted in the repository.
+    /// The versions, newest first.
+    Log {
+        /// How many versions to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// One version and the files it changed.
+    Show {
+        /// A version number, a (short) commit id, a tag, or main.
+        rev: String,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// The diff from version A to version B (secrets shown as changed only).
+    Diff {
+        a: String,
+        b: String,
+        /// Only this service's rendered files.
+        #[arg(long)]
+        service: Option<String>,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Commit a new version whose configuration is REV's: the WHOLE configuration returns, users'
+    /// passwords and secrets included. Asks first on a terminal.
+    Revert {
+        rev: String,
+        /// Do not ask (scripts). Without a terminal and without --yes, nothing is reverted.
+        #[arg(long)]
+        yes: bool,
+        /// While deployment is suspended, move the hold to the new version (deploy it).
+        #[arg(long)]
+        deploy: bool,
+        /// Act offline on this data directory (the server must be stopped).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Suspend deployment: what is deployed stays; writes and pushes keep landing on main.
+    Suspend {
+        /// Act offline on this data directory (the server must be stopped).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Resume deployment: main is deployed again.
+    Resume {
+        /// Act offline on this data directory (the server must be stopped).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Main and deployed versions, suspension, pending changes, whether writes work.
+    Status {
+        /// Read offline from this data directory (the server must be stopped).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     Secret {
         #[command(subcommand)]
         command: SecretCommand,
@@ -420,6 +486,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command,
         } => admin::cleanup::tag(&admin::Session::open(connection)?, command),
         Command::Gc { connection } => admin::cleanup::gc(&admin::Session::open(connection)?),
+        Command::Log { limit, connection } => versions::log(connection, limit),
+        Command::Show { rev, connection } => versions::show(connection, &rev),
+        Command::Diff {
+            a,
+            b,
+            service,
+            connection,
+        } => versions::diff(connection, &a, &b, service.as_deref()),
+        Command::Revert {
+            rev,
+            yes,
+            deploy,
+            data,
+            connection,
+        } => versions::revert(versions::Target::new(connection, data), &rev, yes, deploy),
+        Command::Suspend { data, connection } => {
+            versions::hold(versions::Target::new(connection, data), true)
+        }
+        Command::Resume { data, connection } => {
+            versions::hold(versions::Target::new(connection, data), false)
+        }
+        Command::Status { data, connection } => {
+            versions::status(versions::Target::new(connection, data))
+        }
         Command::Secret { command } => match command {
             SecretCommand::Encrypt {
                 kind,

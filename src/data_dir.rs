@@ -22,10 +22,11 @@ pub enum Error {
     #[error("cannot open the lock file {path}: {source}")]
     LockFile { path: PathBuf, source: io::Error },
     #[error(
-        "the data directory {path} is in use by another mailu-git process (a server or an offline command); \
-         stop it first"
+        "the data directory {path} is in use by another mailu-git process{} (a server or an offline command); \
+         stop it first",
+        pid.map_or_else(String::new, |p| format!(" (pid {p})"))
     )]
-    Busy { path: PathBuf },
+    Busy { path: PathBuf, pid: Option<u32> },
 }
 
 /// An open, exclusively locked data directory. The lock is released when this is dropped.
@@ -62,8 +63,13 @@ impl DataDir {
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
+                // The holder wrote its pid into the file (best effort: an old holder may not have).
+                let pid = fs::read_to_string(&lock_path)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok());
                 return Err(Error::Busy {
                     path: root.to_owned(),
+                    pid,
                 });
             }
             Err(fs::TryLockError::Error(source)) => {
@@ -72,6 +78,12 @@ impl DataDir {
                     source,
                 });
             }
+        }
+        // Who holds the lock, for the message of the next process refused (best effort).
+        let mut lock = lock;
+        if lock.set_len(0).is_ok() {
+            use std::io::Write as _;
+            let _ = writeln!(lock, "{}", std::process::id());
         }
         Ok(DataDir {
             root: root.to_owned(),

@@ -25,4 +25,5 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod versioner;
+pub mod versions;
 pub mod worker;

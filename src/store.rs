@@ -14,6 +14,7 @@ mod history;
 mod message;
 mod quarantine;
 mod refs;
+mod revision;
 mod snapshot;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use history::{ChangeKind, Changed};
 pub use message::{ChangeNote, CommitMeta, Person, VersionInfo};
 pub use quarantine::Quarantine;
 pub use refs::{Deployed, HOLD, RefMove, TAGS, Tag};
+pub use revision::{MIN_SHORT_ID, Revision, RevisionError};
 pub use snapshot::Snapshot;
 
 /// The id `bytes` have (or will have) as a blob in the repository, computed without writing. The
@@ -79,6 +81,9 @@ pub enum Error {
         #[source]
         source: gix::Error,
     },
+    /// A revision that names no version (see [`Revision`]).
+    #[error(transparent)]
+    Revision(#[from] RevisionError),
     #[error("revision not found: {0}")]
     RevNotFound(String),
     #[error("{0} is not a commit")]

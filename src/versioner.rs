@@ -561,6 +561,16 @@ impl Versioner {
         }
     }
 
+    /// The committer of versions (and the email of their authors).
+    pub fn committer(&self) -> &Person {
+        &self.inner.settings.committer
+    }
+
+    /// The store versions are committed to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
     pub fn metrics(&self) -> Metrics {
         let mut m = *self
             .inner

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::{auth, bundle, store, versioner};
+use crate::{auth, bundle, store, versioner, versions};
 
 /// Everything an API request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +62,7 @@ pub enum Error {
     #[error("the configuration at main is invalid: {0}")]
     HeadInvalid(String),
     #[error(transparent)]
-    Store(#[from] store::Error),
+    Store(store::Error),
     #[error("a blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
     /// The write path failed for a reason other than a suspension (a bug or a disk error).
@@ -84,20 +84,7 @@ impl From<versioner::Error> for Error {
     fn from(err: versioner::Error) -> Error {
         match err {
             versioner::Error::Unavailable { reason } => Error::Unavailable(reason),
-            versioner::Error::Rejected(problems) => {
-                let mut errors = BTreeMap::new();
-                for p in problems.iter() {
-                    let key = match &p.field {
-                        Some(field) => format!("{}: {field}", p.file),
-                        None => p.file.clone(),
-                    };
-                    errors.entry(key).or_insert_with(|| p.message.clone());
-                }
-                Error::Invalid {
-                    message: problems.to_string(),
-                    errors,
-                }
-            }
+            versioner::Error::Rejected(problems) => invalid(problems.to_string(), &problems),
             other => Error::Versioner(other),
         }
     }
@@ -112,6 +99,53 @@ impl From<crate::gc::Error> for Error {
             Gc::Versioner(e) => Error::from(e),
             Gc::Store(e) => Error::Store(e),
             other => Error::Gc(other),
+        }
+    }
+}
+
+/// A 400 listing every problem, keyed `file: field` (or `file`).
+fn invalid(message: String, problems: &crate::model::Diagnostics) -> Error {
+    let mut errors = BTreeMap::new();
+    for p in problems.iter() {
+        let key = match &p.field {
+            Some(field) => format!("{}: {field}", p.file),
+            None => p.file.clone(),
+        };
+        errors.entry(key).or_insert_with(|| p.message.clone());
+    }
+    Error::Invalid { message, errors }
+}
+
+impl From<store::Error> for Error {
+    /// A revision that names no version is the caller's mistake (400, or 404 when nothing has
+    /// that name); every other store error is the server's.
+    fn from(err: store::Error) -> Error {
+        use store::RevisionError as R;
+        match err {
+            store::Error::Revision(e @ (R::NoSuchNumber { .. } | R::Unknown(_))) => {
+                Error::NotFound(e.to_string())
+            }
+            store::Error::Revision(
+                e @ (R::Malformed { .. } | R::Ambiguous(_) | R::NotAVersion { .. }),
+            ) => Error::field("rev", e.to_string()),
+            other => Error::Store(other),
+        }
+    }
+}
+
+impl From<versions::Error> for Error {
+    fn from(err: versions::Error) -> Error {
+        let message = err.to_string();
+        match err {
+            versions::Error::Store(e) => e.into(),
+            versions::Error::Invalid { problems, .. } => invalid(message, &problems),
+            e @ (versions::Error::AlreadySuspended { .. } | versions::Error::NotSuspended) => {
+                Error::Conflict(e.to_string())
+            }
+            versions::Error::Query { field, message } => Error::field(field, message),
+            e @ versions::Error::NoSuchFile(_) => Error::NotFound(e.to_string()),
+            versions::Error::Versioner(e) => e.into(),
+            versions::Error::Join(e) => Error::Join(e),
         }
     }
 }

@@ -184,6 +184,12 @@ pub async fn render(State(ctx): State<Context>) -> Response {
     let mut text = ctx.metrics.render(version);
     write_path(&mut text, &ctx.versioner.metrics(), &ctx.versioner.health());
     text.push_str(&tls);
+    let store = ctx.store.clone();
+    match tokio::task::spawn_blocking(move || crate::versions::refs_status(&store)).await {
+        Ok(Ok(refs)) => deployment(&mut text, &refs),
+        Ok(Err(err)) => tracing::error!(error = %err, "metrics cannot read the deployed version"),
+        Err(err) => tracing::error!(error = %err, "metrics task failed"),
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -247,6 +253,23 @@ fn write_path(out: &mut String, m: &crate::versioner::Metrics, health: &crate::v
         "gauge",
         up.to_string(),
     );
+}
+
+/// Whether deployment is suspended, and how many versions main is ahead of what is deployed.
+fn deployment(out: &mut String, refs: &crate::versions::RefsStatus) {
+    let _ = writeln!(
+        out,
+        "# HELP mailu_git_suspended 1 while deployment is suspended (refs/mailu/hold exists).\n\
+         # TYPE mailu_git_suspended gauge\nmailu_git_suspended {}",
+        u8::from(refs.deployed.held)
+    );
+    if let Some(ahead) = refs.versions_ahead {
+        let _ = writeln!(
+            out,
+            "# HELP mailu_git_versions_ahead Versions on main not deployed (while suspended).\n\
+             # TYPE mailu_git_versions_ahead gauge\nmailu_git_versions_ahead {ahead}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
     alias, alternative, bundle, certificate, domain, fetch, gc, overrides, relay, secret, service,
-    settings, tag, token, user, write,
+    settings, tag, token, user, version, write,
 };
 
 pub use super::error::Body as ErrorBody;
@@ -111,6 +111,13 @@ pub struct PageQuery {
         settings::patch,
         write::change,
         write::pending,
+        version::list,
+        version::get_one,
+        version::diff,
+        version::revert,
+        version::suspend,
+        version::resume,
+        version::status,
         service::get_all,
         service::get_one,
         service::patch,

@@ -41,6 +41,13 @@ pub struct Connection {
     wait: bool,
 }
 
+impl Connection {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
 /// One command's connection to the server, with its output choices.
 pub struct Session {
     runtime: tokio::runtime::Runtime,

@@ -130,6 +130,47 @@ impl Store {
         })
     }
 
+    /// Commits the tree `base` (an existing tree: an older version's), with `edits` applied to it,
+    /// on top of `expected` as the next version, and moves `refs/heads/main` from `expected` to it:
+    /// a revert. Same durability and compare-and-swap as [`Store::commit`]. With no edits the new
+    /// version's tree IS `base`: its objects are already in the repository (and durable).
+    pub fn commit_tree(
+        &self,
+        expected: ObjectId,
+        base: ObjectId,
+        edits: &[Edit],
+        meta: &CommitMeta,
+    ) -> Result<Version, Error> {
+        meta.check()?;
+        check_unique(edits)?;
+        let repo = self.local();
+        // The parent must be a commit and `base` a tree of this repository.
+        commit_tree(&repo, expected)?;
+        let found = repo
+            .try_find_object(base)
+            .map_err(Error::git("read a tree"))?
+            .ok_or_else(|| Error::RevNotFound(base.to_string()))?;
+        if found.kind != gix::object::Kind::Tree {
+            return Err(Error::RevNotFound(format!("{base} is not a tree")));
+        }
+        drop(found);
+        let number = history::nearest_version(&repo, expected)?.map_or(1, |n| n + 1);
+        let mut written = Vec::new();
+        let tree = if edits.is_empty() {
+            base
+        } else {
+            apply(&repo, base, edits, &mut written)?
+        };
+        let commit = write_commit(&repo, tree, &[expected], meta, number)?;
+        written.push(commit);
+        self.move_main(&repo, Some(expected), commit, &written, meta, number)?;
+        Ok(Version {
+            commit,
+            tree,
+            number,
+        })
+    }
+
     /// The first version of a new repository. Synced with `syncfs`, whatever the store's
     /// [`Durability`]: it may write thousands of objects.
     pub(super) fn commit_first(

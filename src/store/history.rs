@@ -101,45 +101,127 @@ pub(super) fn find_version(
     Ok(found)
 }
 
+/// The version a walked commit is, if it carries the trailers.
+fn version_of(s: &Step) -> Option<VersionInfo> {
+    let t = message::parse(&s.message)?;
+    let mut authors = vec![s.author.clone()];
+    for c in &t.changes {
+        if !authors.contains(&c.author) {
+            authors.push(c.author.clone());
+        }
+    }
+    Some(VersionInfo {
+        commit: s.id,
+        number: t.number,
+        time: s.time,
+        summary: message::summary(&s.message),
+        authors,
+        renderer: t.renderer,
+        changes: t.changes,
+    })
+}
+
+/// Commit `id` read as a version; `None` when it carries no version trailers.
+pub(super) fn info(repo: &gix::Repository, id: ObjectId) -> Result<Option<VersionInfo>, Error> {
+    Ok(version_of(&step(repo, id)?))
+}
+
+/// The newest version at or before `from` on its first-parent chain.
+pub(super) fn nearest_info(
+    repo: &gix::Repository,
+    from: ObjectId,
+) -> Result<Option<VersionInfo>, Error> {
+    let mut found = None;
+    walk(repo, from, |s| {
+        found = version_of(&s);
+        found.is_none()
+    })?;
+    Ok(found)
+}
+
 impl Store {
     /// Up to `limit` versions, newest first, on the first-parent chain of `from`. Commits without
     /// version trailers (the intermediate commits of a push) are history, not versions, and skipped.
     pub fn history(&self, from: ObjectId, limit: usize) -> Result<Vec<VersionInfo>, Error> {
-        let repo = self.local();
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);
         }
-        walk(&repo, from, |s| {
-            if let Some(t) = message::parse(&s.message) {
-                let mut authors = vec![s.author.clone()];
-                for c in &t.changes {
-                    if !authors.contains(&c.author) {
-                        authors.push(c.author.clone());
-                    }
-                }
-                out.push(VersionInfo {
-                    commit: s.id,
-                    number: t.number,
-                    time: s.time,
-                    summary: message::summary(&s.message),
-                    authors,
-                    renderer: t.renderer,
-                    changes: t.changes,
-                });
-            }
+        self.each_version(from, |v| {
+            out.push(v);
             out.len() < limit
         })?;
         Ok(out)
     }
 
+    /// Calls `visit` with every version on the first-parent chain of `from`, newest first, until
+    /// it returns `false`.
+    pub fn each_version(
+        &self,
+        from: ObjectId,
+        mut visit: impl FnMut(VersionInfo) -> bool,
+    ) -> Result<(), Error> {
+        let repo = self.local();
+        walk(&repo, from, |s| match version_of(&s) {
+            Some(v) => visit(v),
+            None => true,
+        })
+    }
+
+    /// Commit `id` read as a version; `None` when it carries no version trailers.
+    pub fn version_info(&self, id: ObjectId) -> Result<Option<VersionInfo>, Error> {
+        info(&self.local(), id)
+    }
+
+    /// The version before `version` on its first-parent chain (intermediate push commits skipped);
+    /// `None` for the first version.
+    pub fn previous_version(&self, version: ObjectId) -> Result<Option<VersionInfo>, Error> {
+        let repo = self.local();
+        match step(&repo, version)?.parent {
+            Some(parent) => nearest_info(&repo, parent),
+            None => Ok(None),
+        }
+    }
+
+    /// How many versions `from` is ahead of `to` on `from`'s first-parent chain (0 when they are
+    /// the same), `None` if `to` is not on that chain within `limit` versions.
+    pub fn versions_ahead(
+        &self,
+        from: ObjectId,
+        to: ObjectId,
+        limit: usize,
+    ) -> Result<Option<usize>, Error> {
+        let mut count = 0;
+        let mut found = None;
+        self.each_version(from, |v| {
+            if v.commit == to {
+                found = Some(count);
+                return false;
+            }
+            count += 1;
+            count <= limit
+        })?;
+        Ok(found)
+    }
+
     /// The files added, modified or deleted from commit `a` to commit `b`, in tree order.
     /// Directories are not listed; a file replaced by a directory shows as a deletion and additions.
     pub fn changed_paths(&self, a: ObjectId, b: ObjectId) -> Result<Vec<Changed>, Error> {
+        self.changed_since(Some(a), b)
+    }
+
+    /// Like [`Store::changed_paths`]; `a = None` compares with an empty tree (every file added).
+    pub fn changed_since(&self, a: Option<ObjectId>, b: ObjectId) -> Result<Vec<Changed>, Error> {
         use gix::diff::tree::recorder::Change;
         let repo = self.local();
-        let (old, new) = (commit_tree(&repo, a)?, commit_tree(&repo, b)?);
-        let old = repo.find_tree(old).map_err(Error::git("read a tree"))?;
+        let old = match a {
+            Some(a) => {
+                let id = commit_tree(&repo, a)?;
+                repo.find_tree(id).map_err(Error::git("read a tree"))?
+            }
+            None => repo.empty_tree(),
+        };
+        let new = commit_tree(&repo, b)?;
         let new = repo.find_tree(new).map_err(Error::git("read a tree"))?;
         let hash = repo.object_hash();
         let mut recorder = gix::diff::tree::Recorder::default();

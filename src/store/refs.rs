@@ -66,6 +66,27 @@ impl Store {
         }
     }
 
+    /// When deployment was suspended (seconds since the Unix epoch): the oldest entry of the hold's
+    /// reflog, which git removes with the ref, so it is the entry that created the hold. `None`
+    /// when not suspended or the log is gone.
+    pub fn hold_since(&self) -> Result<Option<i64>, Error> {
+        let repo = self.local();
+        let Some(reference) = repo
+            .try_find_reference(HOLD)
+            .map_err(Error::git("read the hold"))?
+        else {
+            return Ok(None);
+        };
+        let mut platform = reference.log_iter();
+        let Ok(Some(mut lines)) = platform.all() else {
+            return Ok(None);
+        };
+        Ok(lines
+            .next()
+            .and_then(Result::ok)
+            .map(|line| line.signature.seconds()))
+    }
+
     /// Every tag with the commit it reaches, sorted by name. A tag that reaches no commit (a tagged
     /// blob or tree, which no push can create) is left out.
     pub fn tags(&self) -> Result<Vec<Tag>, Error> {

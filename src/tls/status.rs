@@ -13,7 +13,7 @@ use super::cert::format_time;
 use super::{Source, Stored};
 
 /// The last renewal attempt.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     /// When it ended (RFC 3339), `None` before the first.
     pub at: Option<String>,
@@ -101,7 +101,7 @@ impl Shared {
 }
 
 /// The certificate in use and its renewal, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     /// `self-signed`, `uploaded` or `acme`.
     pub source: Source,

@@ -56,6 +56,9 @@ fn cleanup_keeps_the_policy_numbers_trees_and_clones_work() {
     let report = gc(&fx);
     assert_eq!(report["outcome"], "nothing to clean", "{report}");
     assert_eq!(report["before"], report["after"]);
+    // The status shows the last cleanup.
+    let status = request("GET", &format!("{url}/api/v1/status"), ADMIN, None).json();
+    assert_eq!(status["cleanup"]["report"], report, "{status}");
 
     let mut last = patch_settings(&fx, json!({"history": {"keep_last": 3, "keep_days": 0}}));
     for n in 1..=6u64 {

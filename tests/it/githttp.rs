@@ -125,7 +125,7 @@ pub fn noise(len: usize) -> Vec<u8> {
 }
 
 /// `mailu-git render` on a checkout changes nothing: its `rendered/` agrees with its sources.
-fn assert_rendered_exactly(fx: &Fixture, dir: &Path) {
+pub fn assert_rendered_exactly(fx: &Fixture, dir: &Path) {
     let out = mailu_git(&["render", dir.to_str().unwrap()], dir);
     assert!(
         out.status.success(),
