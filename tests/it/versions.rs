@@ -204,7 +204,10 @@ fn suspend_pins_the_deployed_version_while_writes_and_pushes_continue() {
     assert_eq!(st["main"]["version"], held + 2);
     // The certificate of the first start is part of the status.
     assert_eq!(st["certificate"]["source"], "self-signed", "{st}");
-    assert!(st["certificate"]["expires_in"].as_i64().unwrap() > 0, "{st}");
+    assert!(
+        st["certificate"]["expires_in"].as_i64().unwrap() > 0,
+        "{st}"
+    );
     let metrics = request("GET", &format!("{}/metrics", server.url), ADMIN, None).body;
     assert!(metrics.contains("mailu_git_suspended 1"), "{metrics}");
     assert!(metrics.contains("mailu_git_versions_ahead 2"), "{metrics}");
