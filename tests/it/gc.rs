@@ -318,3 +318,38 @@ fn the_cli_tags_and_cleans_up() {
     let (ok, out) = cli(&fx, &["tag", "delete", "first"]);
     assert!(!ok && out.contains("no tag"), "{out}");
 }
+
+/// The schedule runs cleanup by itself, and a schedule changed by a version applies at once: an
+/// every-minute schedule set through the API cleans up within a minute (bounded wait: 90 s).
+#[test]
+fn the_cleanup_schedule_runs_cleanup_and_follows_the_settings() {
+    let Some(fx) = Fixture::start() else { return };
+    let url = &fx.server.url;
+    let mut last = 0;
+    for n in 1..=3u64 {
+        last = patch_settings(&fx, json!({"mail": {"message_size_limit": n * 1_000_000}}));
+    }
+    let set = patch_settings(
+        &fx,
+        json!({"history": {"keep_last": 1, "keep_days": 0, "cleanup_schedule": "* * * * *"}}),
+    );
+    assert!(set > last);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let status = loop {
+        let status = request("GET", &format!("{url}/api/v1/status"), ADMIN, None).json();
+        if !status["cleanup"].is_null() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled cleanup within 90 s: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    let report = &status["cleanup"]["report"];
+    assert_eq!(report["outcome"], "cleaned", "{status}");
+    assert_eq!(report["removed"]["last"], set - 1, "{status}");
+    // Only the newest version and the squashed root stand for the history now.
+    assert_eq!(versions(&fx.repo()).len(), 2, "{status}");
+    git(&fx.repo(), &["fsck", "--strict", "--no-dangling"]);
+}
