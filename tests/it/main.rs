@@ -14,6 +14,7 @@ mod api_overrides;
 mod api_user;
 mod bundle;
 mod cli_admin;
+mod compose;
 mod crash;
 mod daemons;
 mod entrypoint;
