@@ -1,6 +1,8 @@
 //! The central server's wiring (`mailu-git serve`): opens the data directory, creates the repository
 //! from the template on first start, bootstraps the access tokens, and serves HTTP: `/healthz`, the
-//! REST API and `/metrics` (`api`). Git over HTTP and bundles are added by later modules.
+//! REST API and `/metrics` (`api`), git over HTTP, bundles, and the background tasks (certificate
+//! renewal, repack, cleanup). `first_start.rs`: the repository and what start adds to an old one;
+//! `tokens.rs`: the access tokens at start.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,11 +14,18 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::auth::{self, RateLimiter, Scope, TokenFile};
+use crate::auth::{self, RateLimiter};
 use crate::data_dir::{self, DataDir};
 use crate::store::{self, Store};
 use crate::versioner::{self, Versioner};
-use crate::{api, githttp, model, repo_template, secret};
+use crate::{api, githttp, model, secret};
+
+mod first_start;
+mod tokens;
+
+pub use first_start::generated_secrets;
+use first_start::{Opened, generate_missing_secrets, open};
+use tokens::bootstrap_tokens;
 
 /// The address used when neither `--listen` nor `MAILU_GIT_LISTEN` is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -297,218 +306,6 @@ fn renew_settings(options: &Options, data: &DataDir) -> crate::tls::renew::Setti
     }
 }
 
-/// Opens the data directory, creating the secret key and the repository on first start.
-fn open(root: &std::path::Path, key_file: Option<&std::path::Path>) -> Result<Opened, Error> {
-    let data = DataDir::open(root)?;
-    let keyring = match key_file {
-        // A key given from outside is never generated: a typo must not silently make a new key.
-        Some(path) => secret::Keyring::load(path)?,
-        None if !data.secret_key().exists() => {
-            let keyring = secret::Keyring::generate(&data.secret_key())?;
-            tracing::info!(path = %data.secret_key().display(), "generated the secret key");
-            keyring
-        }
-        // Loaded at start so a key readable by others is refused now, not at the first secret.
-        None => secret::Keyring::load(&data.secret_key())?,
-    };
-    let repo = data.repo();
-    let store = if repo.exists() {
-        Store::open(&repo)?
-    } else {
-        let files = first_version(&keyring)?;
-        let store = Store::init(
-            &repo,
-            &files,
-            &store::CommitMeta {
-                renderer: Some(crate::render::stamp().to_owned()),
-                ..store::CommitMeta::new(server_person(), "Create the configuration repository")
-            },
-        )?;
-        tracing::info!(path = %repo.display(), "created the configuration repository");
-        store
-    };
-    let debounce = debounce_of(&store)?;
-    Ok(Opened {
-        data,
-        store,
-        debounce,
-        keyring,
-    })
-}
-
-/// The secrets the server makes itself (`settings/secret_key`, `webmail/roundcube_key`) that `has`
-/// says are missing, random and encrypted to the server's key.
-pub fn generated_secrets(
-    keyring: &secret::Keyring,
-    has: impl Fn(&model::SecretRef) -> bool,
-) -> Result<Vec<store::Edit>, Error> {
-    use rand::RngCore;
-    let mut edits = Vec::new();
-    for (secret, digits) in model::settings::secrets::generated() {
-        if has(&secret) {
-            continue;
-        }
-        let mut bytes = vec![0u8; digits / 2];
-        rand::rng().fill_bytes(&mut bytes);
-        let path = model::RepoPath::parse(&format!("secrets/{secret}"))?;
-        edits.push(store::Edit::write(
-            path,
-            keyring.encrypt(hex::encode(bytes).as_bytes())?,
-        ));
-    }
-    Ok(edits)
-}
-
-/// A repository made before a generated secret existed gets it now, as one change.
-async fn generate_missing_secrets(
-    versioner: &Versioner,
-    keyring: &secret::Keyring,
-) -> Result<(), Error> {
-    let edits = {
-        let state = versioner.state();
-        let Ok(config) = state.config() else {
-            return Ok(());
-        };
-        generated_secrets(keyring, |s| config.secrets.contains(s))?
-    };
-    if edits.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<&str> = edits
-        .iter()
-        .map(|e| &e.path.as_str()["secrets/".len()..])
-        .collect();
-    let summary = format!("Generate the secret {}", names.join(", "));
-    tracing::info!(%summary, "generating missing secrets");
-    versioner
-        .submit(versioner::Change {
-            author: "mailu-git".into(),
-            summary,
-            edits,
-        })
-        .await?;
-    Ok(())
-}
-
-/// The first version: the embedded template, the generated secrets, and the files rendered from
-/// them.
-fn first_version(keyring: &secret::Keyring) -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
-    let mut files: std::collections::BTreeMap<_, _> = repo_template::files()?.into_iter().collect();
-    for edit in generated_secrets(keyring, |_| false)? {
-        if let Some(content) = edit.content {
-            files.insert(edit.path, content);
-        }
-    }
-    let invalid = |problems: model::Diagnostics| {
-        Error::Template(format!(
-            "the embedded repository template is invalid:\n{problems}"
-        ))
-    };
-    // Nothing ever starts without TLS: the first version holds a self-signed certificate.
-    let config = model::load(&files).map_err(invalid)?;
-    let certificate =
-        crate::tls::self_signed_edits(&config, crate::tls::now(), |b| keyring.encrypt(b))
-            .map_err(|e| Error::Template(format!("cannot make the first certificate: {e}")))?;
-    for edit in certificate {
-        if let Some(content) = edit.content {
-            files.insert(edit.path, content);
-        }
-    }
-    let config = model::load(&files).map_err(invalid)?;
-    let rendered =
-        crate::render::render(&config, &files, crate::render::Scope::Full).map_err(|e| {
-            Error::Template(format!(
-                "the embedded repository template does not render: {e}"
-            ))
-        })?;
-    let mut all = files;
-    for edit in rendered.edits {
-        if let Some(content) = edit.content {
-            all.insert(edit.path, content);
-        }
-    }
-    Ok(all.into_iter().collect())
-}
-
-/// What [`open`] prepared for the server.
-struct Opened {
-    data: DataDir,
-    store: Store,
-    debounce: model::settings::Debounce,
-    keyring: secret::Keyring,
-}
-
-/// Loads the access tokens and applies the environment's: `MAILU_GIT_ADMIN_TOKEN` and
-/// `MAILU_GIT_WORKER_TOKEN` replace the hashes of [`ENV_ADMIN`] and [`ENV_WORKER`]; without an admin
-/// token from the environment and with no admin token stored, one is generated and returned to be
-/// shown once. Saved (durably) only when something changed.
-fn bootstrap_tokens(
-    data: &DataDir,
-    options: &Options,
-) -> Result<(TokenFile, Option<String>), Error> {
-    let path = data.access_tokens();
-    let mut tokens = TokenFile::load(&path)?;
-    let mut changed = !path.exists();
-    let env = [
-        (
-            "MAILU_GIT_ADMIN_TOKEN",
-            &options.admin_token,
-            ENV_ADMIN,
-            Scope::Admin,
-        ),
-        (
-            "MAILU_GIT_WORKER_TOKEN",
-            &options.worker_token,
-            ENV_WORKER,
-            Scope::Worker,
-        ),
-    ];
-    for (var, token, name, scope) in env {
-        if let Some(token) = token {
-            check_env_token(var, token)?;
-            if tokens.put(name, scope, token)? {
-                tracing::info!(name, "stored the access token given by {var}");
-                changed = true;
-            }
-        }
-    }
-    let mut generated = None;
-    let has_admin = tokens.entries().iter().any(|e| e.scope == Scope::Admin);
-    if options.admin_token.is_none() && !has_admin {
-        // `admin` may be taken by a token of another scope; the first free `admin-N` then.
-        let name = std::iter::once("admin".to_owned())
-            .chain((2..).map(|n| format!("admin-{n}")))
-            .find(|n| !tokens.entries().iter().any(|e| &e.name == n))
-            .expect("an unbounded sequence of names has a free one");
-        generated = Some(tokens.create(&name, Scope::Admin)?);
-        tracing::info!(name, "generated an admin access token (printed on stdout)");
-        changed = true;
-    }
-    if changed {
-        tokens.save()?;
-    }
-    Ok((tokens, generated))
-}
-
-/// An access token from the environment must be hard to guess and survive the `Authorization`
-/// header: long enough, visible ASCII only, and not shaped like a derived service token.
-fn check_env_token(var: &'static str, token: &str) -> Result<(), Error> {
-    let fail = |reason: String| Err(Error::EnvToken { var, reason });
-    if token.chars().count() < MIN_ENV_TOKEN_LEN {
-        return fail(format!(
-            "it has {} characters, at least {MIN_ENV_TOKEN_LEN} are needed (e.g. `openssl rand -hex 32`)",
-            token.chars().count()
-        ));
-    }
-    if !token.chars().all(|c| c.is_ascii_graphic()) {
-        return fail("only visible ASCII characters are allowed (no spaces)".into());
-    }
-    if token.starts_with("mgit_svc_") {
-        return fail("`mgit_svc_` starts the tokens the server derives for services".into());
-    }
-    Ok(())
-}
-
 /// Loads and validates the deployed configuration once at start, so an operator sees at once what the
 /// repository holds, or every problem in it. A broken head (possible only through a hand-edited
 /// The debounce settings of main's `mailu.toml`, read alone (the whole configuration is loaded once,
@@ -629,7 +426,9 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Error> {
 
 #[cfg(test)]
 mod tests {
+    use super::tokens::check_env_token;
     use super::*;
+    use crate::auth::Scope;
 
     fn options(admin: Option<&str>, worker: Option<&str>) -> Options {
         let mut o = Options::new("unused".into(), "127.0.0.1:0".parse().unwrap());
