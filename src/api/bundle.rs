@@ -1,5 +1,5 @@
-//! `GET /api/v1/service/<name>/bundle` (the service's token, or admin) and `GET /api/v1/deploy`
-//! (worker or admin): the HTTP side of `bundle`.
+//! `GET /api/v1/service/<name>/bundle` (the service's token, or admin), `GET /api/v1/deploy` and
+//! `POST /api/v1/deploy/report` (worker or admin): the HTTP side of `bundle` and `deploy_report`.
 //!
 //! A bundle answers 200 with the tar archive and its `ETag`, or 304 when `If-None-Match` names the
 //! current tag. With `?since=<etag>` it long-polls: it answers at once if the current tag differs,
@@ -21,9 +21,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{Authenticated, Authorized, Context, Error, Worker, none_match};
+use super::request::parse_json;
+use super::{Authenticated, Authorized, Body, Context, Error, Worker, none_match};
 use crate::auth::Need;
 use crate::bundle::{self, Current, Deploy, poll};
+use crate::deploy_report::Report;
 use crate::model::ServiceName;
 
 /// The archive budget of the bundle cache: every service of a large installation, several times.
@@ -258,4 +260,31 @@ pub async fn deploy(
     )
     .await?;
     Ok(axum::Json(blocking(&ctx, move |b| b.deploy(from)).await?))
+}
+
+/// `POST /api/v1/deploy/report`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deploy/report",
+    operation_id = "post_deploy_report",
+    tag = "deploy",
+    summary = "The worker's report of what it did for a version (shown in the status as `deploy`)",
+    request_body = Report,
+    responses(
+        (status = 200, description = "stored; the report as kept", body = Report),
+        (status = 400, description = "a field breaks a rule (named)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub async fn report(
+    caller: Authorized<Worker>,
+    State(ctx): State<Context>,
+    Body(body): Body,
+) -> Result<axum::Json<Report>, Error> {
+    let report: Report = parse_json(&body)?;
+    report.check()?;
+    let reports = ctx.deploy_report.clone();
+    let kept = report.clone();
+    tokio::task::spawn_blocking(move || reports.store(kept)).await??;
+    tracing::info!(caller = %caller.caller.name, version = report.version, "stored a deploy report");
+    Ok(axum::Json(report))
 }

@@ -469,3 +469,58 @@ fn a_waiting_long_poll_does_not_hold_the_shutdown() {
     assert!(server.stop().success());
     assert_eq!(waiter.join().unwrap().0, 304);
 }
+
+#[test]
+fn the_workers_deploy_report_is_kept_in_the_data_dir_and_shown_in_the_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let env = [
+        ("MAILU_GIT_ADMIN_TOKEN", ADMIN),
+        ("MAILU_GIT_WORKER_TOKEN", WORKER),
+    ];
+    let server = TestServer::start_with(&data, &env);
+    let post = |server: &TestServer, token: &str, body: serde_json::Value| {
+        request(
+            "POST",
+            &format!("{}/api/v1/deploy/report", server.url),
+            token,
+            Some(body),
+        )
+    };
+    let status = |server: &TestServer| {
+        let reply = request("GET", &format!("{}/api/v1/status", server.url), ADMIN, None);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        serde_json::from_str::<serde_json::Value>(&reply.body).unwrap()
+    };
+    assert!(status(&server).get("deploy").is_none());
+    let report = json!({
+        "version": 2,
+        "time": "2026-11-29T06:00:00Z",
+        "services": [
+            {"service": "imap", "action": "refresh", "ok": true},
+            {"service": "smtp", "action": "restart", "ok": false, "error": "not healthy after 60 s"}
+        ]
+    });
+    let reply = post(&server, WORKER, report.clone());
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(status(&server)["deploy"], report);
+
+    // Bad reports name their field and change nothing; a service token may not report.
+    let mut bad = report.clone();
+    bad["services"][1]["action"] = json!("explode");
+    let reply = post(&server, WORKER, bad);
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.contains("services[1].action"), "{}", reply.body);
+    let reply = post(&server, WORKER, json!({"version": "x"}));
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let smtp = service_token(&server, "smtp");
+    assert_eq!(post(&server, &smtp, report.clone()).status, 403);
+    assert_eq!(status(&server)["deploy"], report);
+
+    // Kept in the data dir across a restart, never in the repository.
+    assert!(server.stop().success());
+    assert!(data.join("deploy-report.json").is_file());
+    let server = TestServer::start_with(&data, &env);
+    assert_eq!(status(&server)["deploy"], report);
+    assert!(server.stop().success());
+}
