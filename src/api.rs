@@ -74,6 +74,8 @@ pub struct Context {
     pub gc: crate::gc::Gc,
     /// Per-service bundles of the deployed version, with their cache.
     pub bundles: Arc<crate::bundle::Bundles>,
+    /// The worker's last deploy report (`<data>/deploy-report.json`).
+    pub deploy_report: Arc<crate::deploy_report::Reports>,
 }
 
 impl std::fmt::Debug for Context {
@@ -99,6 +101,13 @@ impl Context {
                 store.clone(),
                 keyring.clone(),
                 bundle::CACHE_BYTES,
+            )),
+            deploy_report: Arc::new(crate::deploy_report::Reports::open(
+                store
+                    .path()
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(crate::deploy_report::FILE),
             )),
             versioner,
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
@@ -168,6 +177,7 @@ pub fn router(ctx: Context) -> Router {
         .route("/service/{name}/token", post(service::token))
         .route("/service/{name}/bundle", get(bundle::get))
         .route("/deploy", get(bundle::deploy))
+        .route("/deploy/report", post(bundle::report))
         .route("/secret/recipient", get(secret::recipient))
         .route(
             "/certificate",

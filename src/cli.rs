@@ -292,6 +292,19 @@ enum Command {
         #[command(flatten)]
         connection: admin::Connection,
     },
+    /// Run the Docker worker: follow the deployed version and make our containers match it
+    /// (`docs/deploy.md`). The token (worker scope) comes from MAILU_GIT_WORKER_TOKEN only.
+    Worker {
+        /// The server's base URL, as the worker reaches it.
+        #[arg(long, env = "MAILU_GIT_URL", default_value = crate::client::DEFAULT_URL)]
+        url: String,
+        /// The label that marks this stack's containers, and their names' prefix.
+        #[arg(long, default_value = "mailu")]
+        project: String,
+        /// The server's base URL, as the containers reach it.
+        #[arg(long, default_value = "http://admin:8080")]
+        server_url_for_containers: String,
+    },
     /// Main and deployed versions, suspension, pending changes, whether writes work.
     Status {
         /// Read offline from this data directory (the server must be stopped).
@@ -370,6 +383,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             options.worker_token = env_token("MAILU_GIT_WORKER_TOKEN")?;
             runtime.block_on(server::serve(options))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker {
+            url,
+            project,
+            server_url_for_containers,
+        } => {
+            // Read from the environment only, never from arguments, which other users can see.
+            let token = env_token("MAILU_GIT_WORKER_TOKEN")?
+                .context("MAILU_GIT_WORKER_TOKEN must hold a worker (or admin) access token")?;
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(crate::worker::reconcile::run(
+                crate::worker::reconcile::Options {
+                    url,
+                    token,
+                    project,
+                    server_url_for_containers,
+                },
+            ))
         }
         Command::Check { dir } => render::check(&dir),
         Command::Hook { name } => Ok(crate::githttp::hook::run(&name)),

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod crash;
 pub mod data_dir;
+pub mod deploy_report;
 pub mod gc;
 pub mod githttp;
 pub mod journal;

@@ -230,6 +230,9 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     );
     let tls_shared = Arc::new(crate::tls::Shared::default());
     ctx.tls = tls_shared.clone();
+    ctx.deploy_report = Arc::new(crate::deploy_report::Reports::open(
+        data.root().join(crate::deploy_report::FILE),
+    ));
     tokio::spawn(crate::tls::renew::run(
         versioner.clone(),
         keyring,

@@ -5,9 +5,11 @@
 //! - `plan.rs`: what to do per service for a version, and in which order (pure).
 //! - `engine.rs`: the Docker calls, on bollard: networks, volumes, images, our labelled containers,
 //!   creation with our entrypoint copied in, exec, health.
+//! - `reconcile.rs`: the loop (long-poll the deploy summary, plan, carry out, report).
 
 pub mod engine;
 pub mod plan;
+pub mod reconcile;
 pub mod spec;
 
 pub use engine::{Engine, Error};

@@ -1,5 +1,5 @@
-//! `GET /api/v1/service/<name>/bundle` (the service's token, or admin) and `GET /api/v1/deploy`
-//! (worker or admin): the HTTP side of `bundle`.
+//! `GET /api/v1/service/<name>/bundle` (the service's token, or admin), `GET /api/v1/deploy` and
+//! `POST /api/v1/deploy/report` (worker or admin): the HTTP side of `bundle` and `deploy_report`.
 //!
 //! A bundle answers 200 with the tar archive and its `ETag`, or 304 when `If-None-Match` names the
 //! current tag. With `?since=<etag>` it long-polls: it answers at once if the current tag differs,
@@ -21,9 +21,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{Authenticated, Authorized, Context, Error, Worker, none_match};
+use super::request::parse_json;
+use super::{Authenticated, Authorized, Body, Context, Error, Worker, none_match};
 use crate::auth::Need;
 use crate::bundle::{self, Current, Deploy, poll};
+use crate::deploy_report::Report;
 use crate::model::ServiceName;
 
 /// The archive budget of the bundle cache: every service of a large installation, several times.
@@ -37,15 +39,24 @@ pub struct Poll {
     since: Option<String>,
     /// Seconds to wait, 0 to 300 (default 60).
     timeout: Option<u64>,
+    /// Deploy only: the version the worker last applied; the answer then says per service which
+    /// paths changed since it, and how mailboxes changed.
+    from: Option<String>,
 }
 
 impl Poll {
     /// The parameters, each problem a 400 naming the parameter.
     fn parse(
         query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+        allow_from: bool,
     ) -> Result<Poll, Error> {
         let Query(mut query) = query.map_err(|e| Error::field("_", e.body_text()))?;
         let since = query.remove("since");
+        let from = if allow_from {
+            query.remove("from")
+        } else {
+            None
+        };
         let timeout = match query.remove("timeout") {
             None => None,
             Some(raw) => Some(raw.trim().parse::<u64>().map_err(|_| {
@@ -53,12 +64,21 @@ impl Poll {
             })?),
         };
         if let Some(other) = query.keys().next() {
+            let known = if allow_from {
+                "since, timeout, from"
+            } else {
+                "since, timeout"
+            };
             return Err(Error::field(
                 other,
-                "is not a parameter here (since, timeout)",
+                format!("is not a parameter here ({known})"),
             ));
         }
-        Ok(Poll { since, timeout })
+        Ok(Poll {
+            since,
+            timeout,
+            from,
+        })
     }
 
     fn timeout(&self) -> Result<Duration, Error> {
@@ -104,7 +124,7 @@ pub async fn get(
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let poll = Poll::parse(query)?;
+    let poll = Poll::parse(query, false)?;
     // The scope is checked before the name: another service's token learns nothing, even whether
     // the name exists.
     let asked = ServiceName::parse(&raw)
@@ -192,11 +212,11 @@ fn not_modified_since(since: &str) -> Response {
     path = "/api/v1/deploy",
     operation_id = "get_deploy",
     tag = "deploy",
-    summary = "The deployed version and every enabled service's bundle `ETag`; long-polls with `since`",
+    summary = "The deployed version and every enabled service (bundle `ETag`, service file; with `from`, changed paths); long-polls with `since`",
     params(Poll),
     responses(
         (status = 200, description = "the deployed version (on a timeout: the same as `since`)", body = Deploy),
-        (status = 400, description = "`since` is not a version number, or `timeout` too long", body = crate::api::openapi::ErrorBody),
+        (status = 400, description = "`since` or `from` is not a version number, or `timeout` too long", body = crate::api::openapi::ErrorBody),
     ),
 )]
 pub async fn deploy(
@@ -204,8 +224,16 @@ pub async fn deploy(
     State(ctx): State<Context>,
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<axum::Json<Deploy>, Error> {
-    let poll = Poll::parse(query)?;
+    let poll = Poll::parse(query, true)?;
     let timeout = poll.timeout()?;
+    let from = match &poll.from {
+        None => None,
+        Some(raw) => Some(
+            raw.trim()
+                .parse::<u64>()
+                .map_err(|_| Error::field("from", format!("`{raw}` is not a version number")))?,
+        ),
+    };
     let since = match &poll.since {
         None => None,
         Some(raw) => Some(
@@ -215,7 +243,7 @@ pub async fn deploy(
         ),
     };
     let Some(since) = since else {
-        return Ok(axum::Json(blocking(&ctx, |b| b.deploy()).await?));
+        return Ok(axum::Json(blocking(&ctx, move |b| b.deploy(from)).await?));
     };
     // Changed or timed out, the answer is the current summary: the worker compares the number.
     poll::until(
@@ -231,5 +259,32 @@ pub async fn deploy(
         },
     )
     .await?;
-    Ok(axum::Json(blocking(&ctx, |b| b.deploy()).await?))
+    Ok(axum::Json(blocking(&ctx, move |b| b.deploy(from)).await?))
+}
+
+/// `POST /api/v1/deploy/report`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deploy/report",
+    operation_id = "post_deploy_report",
+    tag = "deploy",
+    summary = "The worker's report of what it did for a version (shown in the status as `deploy`)",
+    request_body = Report,
+    responses(
+        (status = 200, description = "stored; the report as kept", body = Report),
+        (status = 400, description = "a field breaks a rule (named)", body = crate::api::openapi::ErrorBody),
+    ),
+)]
+pub async fn report(
+    caller: Authorized<Worker>,
+    State(ctx): State<Context>,
+    Body(body): Body,
+) -> Result<axum::Json<Report>, Error> {
+    let report: Report = parse_json(&body)?;
+    report.check()?;
+    let reports = ctx.deploy_report.clone();
+    let kept = report.clone();
+    tokio::task::spawn_blocking(move || reports.store(kept)).await??;
+    tracing::info!(caller = %caller.caller.name, version = report.version, "stored a deploy report");
+    Ok(axum::Json(report))
 }

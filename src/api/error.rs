@@ -78,6 +78,20 @@ pub enum Error {
     /// A file of the view could not be rewritten; the view loaded it, so only a bug gets here.
     #[error("cannot write a file: {0}")]
     Edit(#[from] crate::model::edit::Error),
+    /// The deploy report could not be written (a disk error).
+    #[error(transparent)]
+    DeployReport(crate::deploy_report::Error),
+}
+
+impl From<crate::deploy_report::Error> for Error {
+    fn from(err: crate::deploy_report::Error) -> Error {
+        match err {
+            crate::deploy_report::Error::Invalid { field, message } => {
+                Error::field(&field, message)
+            }
+            other => Error::DeployReport(other),
+        }
+    }
 }
 
 impl From<versioner::Error> for Error {
@@ -171,7 +185,8 @@ impl Error {
             | Error::Join(_)
             | Error::Versioner(_)
             | Error::Gc(_)
-            | Error::Edit(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | Error::Edit(_)
+            | Error::DeployReport(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

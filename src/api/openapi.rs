@@ -124,6 +124,7 @@ pub struct PageQuery {
         service::token,
         bundle::get,
         bundle::deploy,
+        bundle::report,
         overrides::file::get_all,
         overrides::file::get_one,
         overrides::file::put,

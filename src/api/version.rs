@@ -272,5 +272,6 @@ pub async fn status(
     status.certificate =
         crate::tls::status::current(&ctx.versioner.state(), &ctx.tls, crate::tls::now());
     status.cleanup = ctx.gc.last();
+    status.deploy = ctx.deploy_report.last();
     Ok(Json(status))
 }

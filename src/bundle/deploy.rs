@@ -1,24 +1,32 @@
 //! The deployed version as the worker sees it (`GET /api/v1/deploy`): its number, commit and hold,
-//! and per enabled service the bundle's `ETag` and the service file's blob id. A service whose
-//! `ETag` did not change needs nothing; one whose service file changed needs its container looked at.
+//! and per enabled service the bundle's `ETag`, the service file's blob id and its parsed content
+//! (so the worker builds the container without reading the repository). A service whose `ETag` did
+//! not change needs nothing; one whose service file changed needs its container looked at.
+//!
+//! Asked with the version the worker last applied (`from`), it also says per service which of the
+//! container's paths changed since then, and whether mailboxes (user files) were added or removed,
+//! which decides whether imap or smtp goes first (`worker/plan.rs`).
 
 use gix::ObjectId;
 use serde::Serialize;
 
-use super::{Bundles, Deployed, Error};
+use super::{Bundles, Deployed, Error, service_at};
+use crate::model::service::Service;
 use crate::model::{RepoPath, ServiceName};
-use crate::store::Rev;
+use crate::store::{ChangeKind, Changed, Rev, Revision};
 
 /// The body of `GET /api/v1/deploy`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Deploy {
     pub version: Deployed,
     /// Every enabled service, by name.
     pub services: Vec<DeployedService>,
+    /// How the mailboxes changed since `from`; `null` without `from` or when `from` is unknown.
+    pub mailboxes: Option<MailboxChanges>,
 }
 
 /// One enabled service of the deployed version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeployedService {
     #[schema(value_type = String)]
     pub name: ServiceName,
@@ -28,13 +36,32 @@ pub struct DeployedService {
     #[schema(value_type = String)]
     #[serde(serialize_with = "super::hex_id")]
     pub service_blob: ObjectId,
+    /// `services/<name>.toml`, parsed (the same fields as the file).
+    #[schema(value_type = Object)]
+    pub service: Service,
+    /// The container's paths (absolute) whose rendered file was added, changed or deleted since
+    /// version `from`; `null` without `from` or when that version is unknown (cleaned up).
+    pub changed: Option<Vec<String>>,
+}
+
+/// Whether user files (`domains/*/users/*.toml`) were added or removed between two versions; a
+/// user whose `enabled` flipped counts as added (on) or removed (off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
+pub struct MailboxChanges {
+    pub added: bool,
+    pub removed: bool,
 }
 
 impl Bundles {
-    /// The deployed version and its enabled services. Blocking.
-    pub fn deploy(&self) -> Result<Deploy, Error> {
+    /// The deployed version and its enabled services; with `from`, what changed since that
+    /// version. Blocking.
+    pub fn deploy(&self, from: Option<u64>) -> Result<Deploy, Error> {
         let version = self.deployed()?;
         let snapshot = self.store.snapshot(&Rev::Commit(version.commit))?;
+        let changes = match from {
+            Some(n) => self.changes_since(n, version.commit)?,
+            None => None,
+        };
         let dir = RepoPath::parse("services").map_err(crate::store::Error::from)?;
         let mut services = Vec::new();
         for (path, _) in snapshot.list(&dir)? {
@@ -47,15 +74,100 @@ impl Bundles {
                 continue;
             };
             match self.current_at(&version, &name) {
-                Ok(current) => services.push(DeployedService {
-                    name,
-                    etag: current.etag.to_string(),
-                    service_blob: current.service_blob,
-                }),
+                Ok(current) => {
+                    let (_, service) = service_at(&snapshot, &name)?;
+                    let changed = changes.as_ref().map(|c| container_paths(&c.0, &name));
+                    services.push(DeployedService {
+                        name,
+                        etag: current.etag.to_string(),
+                        service_blob: current.service_blob,
+                        service,
+                        changed,
+                    })
+                }
                 Err(Error::Disabled(_)) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(Deploy { version, services })
+        Ok(Deploy {
+            version,
+            services,
+            mailboxes: changes.map(|c| c.1),
+        })
+    }
+
+    /// The files changed from version `from` to `to`, and how mailboxes changed; `None` when
+    /// `from` is not a version (any more).
+    fn changes_since(
+        &self,
+        from: u64,
+        to: ObjectId,
+    ) -> Result<Option<(Vec<Changed>, MailboxChanges)>, Error> {
+        let from = match self.store.resolve_version(&Revision::Number(from)) {
+            Ok(v) => v.commit,
+            Err(crate::store::Error::Revision(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let changed = self.store.changed_paths(from, to)?;
+        let mut mailboxes = MailboxChanges::default();
+        let (old, new) = (
+            self.store.snapshot(&Rev::Commit(from))?,
+            self.store.snapshot(&Rev::Commit(to))?,
+        );
+        for c in changed.iter().filter(|c| is_user_file(c.path.as_str())) {
+            match c.kind {
+                ChangeKind::Added => mailboxes.added |= user_enabled(&new, &c.path)?,
+                ChangeKind::Deleted => mailboxes.removed |= user_enabled(&old, &c.path)?,
+                ChangeKind::Modified => {
+                    match (user_enabled(&old, &c.path)?, user_enabled(&new, &c.path)?) {
+                        (false, true) => mailboxes.added = true,
+                        (true, false) => mailboxes.removed = true,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(Some((changed, mailboxes)))
+    }
+}
+
+/// `rendered/<name>/<path>` entries of `changed`, as the container's `/<path>`.
+fn container_paths(changed: &[Changed], name: &ServiceName) -> Vec<String> {
+    let prefix = format!("rendered/{name}/");
+    changed
+        .iter()
+        .filter_map(|c| c.path.as_str().strip_prefix(&prefix))
+        .map(|p| format!("/{p}"))
+        .collect()
+}
+
+/// Whether `path` is `domains/<domain>/users/<user>.toml`.
+fn is_user_file(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    matches!(parts.as_slice(), ["domains", _, "users", file] if file.ends_with(".toml"))
+}
+
+/// Whether the user file at `path` enables its mailbox (`enabled`, default true). An unreadable
+/// file counts as enabled: a change to it is then seen, never missed.
+fn user_enabled(snapshot: &crate::store::Snapshot, path: &RepoPath) -> Result<bool, Error> {
+    let bytes = snapshot.read(path)?.unwrap_or_default();
+    let enabled = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("enabled").and_then(toml::Value::as_bool))
+        .unwrap_or(true);
+    Ok(enabled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_user_file;
+
+    #[test]
+    fn user_files_are_recognised() {
+        assert!(is_user_file("domains/example.com/users/alice.toml"));
+        assert!(!is_user_file("domains/example.com/domain.toml"));
+        assert!(!is_user_file("domains/example.com/aliases/a.toml"));
+        assert!(!is_user_file("domains/x/users/sub/a.toml"));
     }
 }

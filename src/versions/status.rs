@@ -29,6 +29,9 @@ pub struct Status {
     /// The last cleanup of old versions since the server started (absent before the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleanup: Option<crate::gc::LastRun>,
+    /// The worker's last deploy report (absent before the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::deploy_report::Report>,
 }
 
 /// Main's newest version.
@@ -146,5 +149,6 @@ pub async fn status(versioner: &Versioner) -> Result<Status, Error> {
         },
         certificate: None,
         cleanup: None,
+        deploy: None,
     })
 }

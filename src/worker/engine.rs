@@ -309,6 +309,29 @@ impl Engine {
         }
     }
 
+    /// Restarts the container (its entrypoint fetches the bundle again as it starts).
+    pub async fn restart(&self, id: &str, grace: Duration) -> Result<(), Error> {
+        let t = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = bollard::query_parameters::RestartContainerOptionsBuilder::new()
+            .t(t)
+            .build();
+        self.docker
+            .restart_container(id, Some(options))
+            .await
+            .map_err(docker(format!("restart {id}")))
+    }
+
+    /// Renames the container (a recreate moves the old one aside while the new one starts).
+    pub async fn rename(&self, id: &str, name: &str) -> Result<(), Error> {
+        let options = bollard::query_parameters::RenameContainerOptionsBuilder::new()
+            .name(name)
+            .build();
+        self.docker
+            .rename_container(id, options)
+            .await
+            .map_err(docker(format!("rename {id} to {name}")))
+    }
+
     /// Removes the container (never its named volumes).
     pub async fn remove(&self, id: &str) -> Result<(), Error> {
         let options = RemoveContainerOptionsBuilder::new()

@@ -244,6 +244,90 @@ fn etags_move_with_the_services_own_files_only_and_disabled_services_are_gone() 
 }
 
 #[test]
+fn deploy_from_a_version_names_changed_paths_and_mailbox_changes() {
+    let server = start();
+    let deploy = |q: &str| {
+        let (status, _, body) = get(&format!("{}/api/v1/deploy{q}", server.url), WORKER, &[]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    let service = |d: &serde_json::Value, name: &str| -> serde_json::Value {
+        d["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {d}"))
+            .clone()
+    };
+    let first = deploy("");
+    let n0 = first["version"]["number"].as_u64().unwrap();
+    // Without `from`: the service file, no diff.
+    let smtp = service(&first, "smtp");
+    assert!(smtp["service"]["image"].is_string(), "{smtp}");
+    assert_eq!(smtp["changed"], serde_json::Value::Null);
+    assert_eq!(first["mailboxes"], serde_json::Value::Null);
+
+    write(&server, "POST", "/domain", json!({"name": "from.example"}));
+    write(
+        &server,
+        "POST",
+        "/user",
+        json!({"email": "alice@from.example", "raw_password": "correct horse"}),
+    );
+    let added = deploy(&format!("?from={n0}"));
+    let n1 = added["version"]["number"].as_u64().unwrap();
+    assert!(n1 > n0);
+    assert_eq!(added["mailboxes"], json!({"added": true, "removed": false}));
+    let changed = service(&added, "imap")["changed"].clone();
+    let paths = changed.as_array().unwrap_or_else(|| panic!("{changed}"));
+    assert!(!paths.is_empty(), "imap renders users");
+    assert!(
+        paths.iter().all(|p| p.as_str().unwrap().starts_with('/')),
+        "{changed}"
+    );
+    assert_eq!(service(&added, "redis")["changed"], json!([]));
+    // From the deployed version itself: nothing changed.
+    let same = deploy(&format!("?from={n1}"));
+    assert_eq!(service(&same, "imap")["changed"], json!([]));
+    assert_eq!(same["mailboxes"], json!({"added": false, "removed": false}));
+
+    let reply = request(
+        "DELETE",
+        &format!("{}/api/v1/user/alice@from.example?wait=true", server.url),
+        ADMIN,
+        None,
+    );
+    assert!(reply.status < 300, "{}", reply.body);
+    let removed = deploy(&format!("?from={n1}"));
+    assert_eq!(
+        removed["mailboxes"],
+        json!({"added": false, "removed": true})
+    );
+
+    // A version that is not (or no longer) there: unknown, not an error.
+    let unknown = deploy("?from=999999");
+    assert_eq!(unknown["mailboxes"], serde_json::Value::Null);
+    assert_eq!(
+        service(&unknown, "imap")["changed"],
+        serde_json::Value::Null
+    );
+    let (status, _, body) = get(&format!("{}/api/v1/deploy?from=x", server.url), WORKER, &[]);
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("from"));
+    // `from` belongs to the deploy summary only.
+    assert_eq!(
+        get(
+            &format!("{}?from=1", bundle_url(&server, "smtp")),
+            ADMIN,
+            &[]
+        )
+        .0,
+        400
+    );
+}
+
+#[test]
 fn long_polls_wake_on_a_version_and_time_out_unchanged() {
     let server = start();
     let smtp = service_token(&server, "smtp");
@@ -384,4 +468,59 @@ fn a_waiting_long_poll_does_not_hold_the_shutdown() {
     // `stop` fails the test unless the server exits within its bound (far below 300 s).
     assert!(server.stop().success());
     assert_eq!(waiter.join().unwrap().0, 304);
+}
+
+#[test]
+fn the_workers_deploy_report_is_kept_in_the_data_dir_and_shown_in_the_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let env = [
+        ("MAILU_GIT_ADMIN_TOKEN", ADMIN),
+        ("MAILU_GIT_WORKER_TOKEN", WORKER),
+    ];
+    let server = TestServer::start_with(&data, &env);
+    let post = |server: &TestServer, token: &str, body: serde_json::Value| {
+        request(
+            "POST",
+            &format!("{}/api/v1/deploy/report", server.url),
+            token,
+            Some(body),
+        )
+    };
+    let status = |server: &TestServer| {
+        let reply = request("GET", &format!("{}/api/v1/status", server.url), ADMIN, None);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        serde_json::from_str::<serde_json::Value>(&reply.body).unwrap()
+    };
+    assert!(status(&server).get("deploy").is_none());
+    let report = json!({
+        "version": 2,
+        "time": "2026-11-29T06:00:00Z",
+        "services": [
+            {"service": "imap", "action": "refresh", "ok": true},
+            {"service": "smtp", "action": "restart", "ok": false, "error": "not healthy after 60 s"}
+        ]
+    });
+    let reply = post(&server, WORKER, report.clone());
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(status(&server)["deploy"], report);
+
+    // Bad reports name their field and change nothing; a service token may not report.
+    let mut bad = report.clone();
+    bad["services"][1]["action"] = json!("explode");
+    let reply = post(&server, WORKER, bad);
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.contains("services[1].action"), "{}", reply.body);
+    let reply = post(&server, WORKER, json!({"version": "x"}));
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let smtp = service_token(&server, "smtp");
+    assert_eq!(post(&server, &smtp, report.clone()).status, 403);
+    assert_eq!(status(&server)["deploy"], report);
+
+    // Kept in the data dir across a restart, never in the repository.
+    assert!(server.stop().success());
+    assert!(data.join("deploy-report.json").is_file());
+    let server = TestServer::start_with(&data, &env);
+    assert_eq!(status(&server)["deploy"], report);
+    assert!(server.stop().success());
 }

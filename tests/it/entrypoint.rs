@@ -19,7 +19,7 @@ use crate::support::{bin, have_tool, request};
 
 const SCRIPT: &str = "/usr/local/bin/mailu-entrypoint";
 
-fn docker(args: &[&str]) -> Output {
+pub(crate) fn docker(args: &[&str]) -> Output {
     Command::new("docker")
         .args(args)
         .output()
@@ -65,10 +65,10 @@ fn busybox() -> Option<&'static str> {
 }
 
 /// A test network with the server in it; removes everything labelled with its name when dropped.
-struct Stack {
-    name: String,
-    server: String,
-    bookworm: String,
+pub(crate) struct Stack {
+    pub(crate) name: String,
+    pub(crate) server: String,
+    pub(crate) bookworm: String,
 }
 
 impl Drop for Stack {
@@ -84,7 +84,7 @@ impl Drop for Stack {
 
 impl Stack {
     /// `None` when Docker or the bookworm image is missing (the test is skipped).
-    fn start() -> Option<Stack> {
+    pub(crate) fn start() -> Option<Stack> {
         if !have_tool("docker") {
             return None;
         }
@@ -138,7 +138,7 @@ impl Stack {
     }
 
     /// The server's URL from the host (its published port changes when it restarts).
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let port = docker_ok(&["port", &self.server, "8080/tcp"]);
         let addr = port
             .lines()
@@ -164,7 +164,7 @@ impl Stack {
         }
     }
 
-    fn api(&self, method: &str, path: &str, body: serde_json::Value) {
+    pub(crate) fn api(&self, method: &str, path: &str, body: serde_json::Value) {
         let reply = request(
             method,
             &format!("{}/api/v1{path}?wait=true", self.url()),
@@ -174,7 +174,7 @@ impl Stack {
         assert!(reply.status < 300, "{method} {path}: {}", reply.body);
     }
 
-    fn put_file(&self, service: &str, path: &str, content: &str) {
+    pub(crate) fn put_file(&self, service: &str, path: &str, content: &str) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -265,7 +265,7 @@ fn healthy(url: &str) -> bool {
     })
 }
 
-fn logs(container: &str) -> String {
+pub(crate) fn logs(container: &str) -> String {
     let out = docker(&["logs", container]);
     format!(
         "{}{}",
@@ -275,7 +275,7 @@ fn logs(container: &str) -> String {
 }
 
 /// Runs `sh -c script` in the container: (exit code, stdout, stderr).
-fn exec(container: &str, script: &str) -> (i32, String, String) {
+pub(crate) fn exec(container: &str, script: &str) -> (i32, String, String) {
     let out = docker(&["exec", container, "sh", "-c", script]);
     (
         out.status.code().unwrap_or(-1),

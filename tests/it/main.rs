@@ -29,5 +29,6 @@ mod serve;
 mod server_image;
 mod tls;
 mod versions;
+mod worker;
 mod worker_engine;
 mod write;

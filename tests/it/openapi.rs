@@ -42,6 +42,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ),
     ("/api/v1/service/{name}/bundle", &["get"]),
     ("/api/v1/deploy", &["get"]),
+    ("/api/v1/deploy/report", &["post"]),
     ("/api/v1/fetch", &["get", "post"]),
     ("/api/v1/fetch/{id}", &["get", "patch", "delete"]),
     ("/api/v1/secret/recipient", &["get"]),

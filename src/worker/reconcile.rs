@@ -1,0 +1,483 @@
+//! The worker's loop: long-poll the deploy summary (`GET /api/v1/deploy?since=&from=`), list our
+//! containers, plan (`plan.rs`), carry the actions out on the engine, and report
+//! (`POST /api/v1/deploy/report`). The decisions (what each service wants, what a report says) are
+//! pure functions here; the Docker and HTTP calls stay thin around them.
+//!
+//! - Create/Recreate: the new container is created and started under its name, the old one (if
+//!   any) stopped and moved aside first; when the new one does not become healthy it is removed and
+//!   the old one renamed back and started again: mail keeps running on the previous container.
+//! - Refresh: `entrypoint refresh` in the container; a non-zero exit is a reported failure, the
+//!   container is kept. Restart: `docker restart` (the entrypoint fetches at start).
+//! - Remove: the container only, never its volumes. The `admin` service (the server) is left alone.
+//! - The first pass after the worker starts has no applied version to diff from: running
+//!   containers with an unchanged spec are left as they are (their entrypoint fetched at start).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::engine::{Engine, Health, Ours};
+use super::plan::{self, Action, Existing, Files, Mailboxes, Wanted};
+use super::spec::{Access, ENTRYPOINT_PATH, Spec};
+use crate::client::{Client, Wait};
+use crate::deploy_report::{Outcome, Report};
+use crate::model::service::Service;
+
+/// Our entrypoint, copied into every container before its first start.
+pub const ENTRYPOINT: &[u8] = include_bytes!("../../entrypoint/mailu-entrypoint");
+/// The service the worker never touches: the server itself.
+pub const SERVER_SERVICE: &str = "admin";
+/// How long a new or restarted container may take to become healthy.
+pub const HEALTHY_WITHIN: Duration = Duration::from_secs(120);
+/// How long a stopped container may take to exit before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The long-poll's timeout, in seconds (the server's limit is 300).
+pub const POLL_SECONDS: u64 = 60;
+/// Backoff while the server or the engine fails: from the first to the last, doubling.
+pub const BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+/// The deploy summary as the worker reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Summary {
+    pub version: SummaryVersion,
+    pub services: Vec<SummaryService>,
+    #[serde(default)]
+    pub mailboxes: Option<SummaryMailboxes>,
+}
+
+/// The deployed version's number.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SummaryVersion {
+    pub number: u64,
+}
+
+/// One enabled service of the summary.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SummaryService {
+    pub name: String,
+    pub etag: String,
+    pub service: Service,
+    #[serde(default)]
+    pub changed: Option<Vec<String>>,
+}
+
+/// Mailbox changes since `from`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct SummaryMailboxes {
+    pub added: bool,
+    pub removed: bool,
+}
+
+/// `POST /api/v1/service/<name>/token`'s answer.
+#[derive(Debug, Clone, Deserialize)]
+struct ServiceToken {
+    token: String,
+}
+
+/// What the worker was started with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The server as the worker reaches it.
+    pub url: String,
+    pub token: String,
+    /// The label value that marks our containers (and prefixes their names).
+    pub project: String,
+    /// The server as containers reach it.
+    pub server_url_for_containers: String,
+}
+
+/// What went wrong in one pass (the loop logs it and retries after a backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Client(#[from] crate::client::Error),
+    #[error(transparent)]
+    Engine(#[from] super::engine::Error),
+}
+
+/// The services the summary asks for, the server's own left out.
+pub fn deployable(summary: &Summary) -> Vec<&SummaryService> {
+    summary
+        .services
+        .iter()
+        .filter(|s| s.name != SERVER_SERVICE)
+        .collect()
+}
+
+/// How a service's files changed for the plan: `first_pass` (nothing applied yet by this worker)
+/// counts as unchanged; a known list empty is unchanged; no list is unknown.
+pub fn files(service: &SummaryService, first_pass: bool) -> Files {
+    if first_pass {
+        return Files::Unchanged;
+    }
+    match &service.changed {
+        None => Files::Unknown,
+        Some(paths) if paths.is_empty() => Files::Unchanged,
+        Some(paths) => Files::Changed(paths.clone()),
+    }
+}
+
+/// Our containers by service, the server's own left out.
+pub fn existing(ours: &[Ours]) -> BTreeMap<String, Existing> {
+    ours.iter()
+        .filter(|o| o.service != SERVER_SERVICE)
+        .map(|o| {
+            (
+                o.service.clone(),
+                Existing {
+                    id: o.id.clone(),
+                    spec: o.spec.clone(),
+                    running: o.running,
+                    etag: None,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The mailbox changes for the plan (none known: none).
+pub fn mailboxes(summary: &Summary) -> Mailboxes {
+    summary
+        .mailboxes
+        .map(|m| Mailboxes {
+            added: m.added,
+            removed: m.removed,
+        })
+        .unwrap_or_default()
+}
+
+/// The name an action has in a report.
+pub fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Create { .. } => "create",
+        Action::Recreate { .. } => "recreate",
+        Action::Start { .. } => "start",
+        Action::Refresh { .. } => "refresh",
+        Action::Restart { .. } => "restart",
+        Action::Remove { .. } => "remove",
+    }
+}
+
+/// The report entry of one action's result.
+pub fn outcome(action: &Action, result: Result<(), String>) -> Outcome {
+    Outcome {
+        service: action.service().to_owned(),
+        action: action_name(action).to_owned(),
+        ok: result.is_ok(),
+        error: result
+            .err()
+            .map(|e| e.chars().take(crate::deploy_report::MAX_ERROR).collect()),
+    }
+}
+
+/// The next backoff after `current`: doubled, at most the last.
+pub fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(BACKOFF.1)
+}
+
+/// Runs the worker until the process is stopped.
+pub async fn run(options: Options) -> ! {
+    let client = Client::new(&options.url, &options.token);
+    let mut applied: Option<u64> = None;
+    let mut seen: Option<u64> = None;
+    let mut backoff = BACKOFF.0;
+    loop {
+        match pass(&options, &client, seen, applied).await {
+            Ok(number) => {
+                applied = Some(number);
+                seen = Some(number);
+                backoff = BACKOFF.0;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "the worker's pass failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = next_backoff(backoff);
+                // A full pass next time: the engine or the server may have lost track.
+                seen = None;
+            }
+        }
+    }
+}
+
+/// One pass: wait for a version past `seen`, reconcile, report. Returns the version applied.
+pub async fn pass(
+    options: &Options,
+    client: &Client,
+    seen: Option<u64>,
+    applied: Option<u64>,
+) -> Result<u64, Error> {
+    let mut query = format!("deploy?timeout={POLL_SECONDS}");
+    if let Some(n) = seen {
+        query.push_str(&format!("&since={n}"));
+    }
+    if let Some(n) = applied {
+        query.push_str(&format!("&from={n}"));
+    }
+    let summary: Summary = client.get(&query).await?;
+    if seen == Some(summary.version.number) {
+        // Timed out unchanged.
+        return Ok(summary.version.number);
+    }
+    let engine = Engine::connect(&options.project).await?;
+    let have = existing(&engine.ours().await?);
+    let mut specs = BTreeMap::new();
+    let mut wanted = BTreeMap::new();
+    for s in deployable(&summary) {
+        let image = engine.image(&s.service.image, s.service.pull).await?;
+        let token: ServiceToken = client
+            .post(&format!("service/{}/token", s.name), &(), Wait(false))
+            .await?;
+        let access = Access {
+            server_url: options.server_url_for_containers.clone(),
+            token: token.token,
+        };
+        let spec = Spec::new(&options.project, &s.name, &s.service, &image, &access);
+        wanted.insert(
+            s.name.clone(),
+            Wanted {
+                spec: spec.hash.clone(),
+                files: files(s, applied.is_none()),
+                reload: s.service.reload.clone(),
+            },
+        );
+        specs.insert(s.name.clone(), (spec, s.service.clone()));
+    }
+    let actions = plan::plan(&have, &wanted, mailboxes(&summary));
+    let mut outcomes = Vec::new();
+    for action in &actions {
+        let result = carry_out(&engine, action, &specs).await;
+        if let Err(e) = &result {
+            tracing::warn!(service = action.service(), action = action_name(action), error = %e, "a deploy action failed");
+        } else {
+            tracing::info!(
+                service = action.service(),
+                action = action_name(action),
+                "deployed"
+            );
+        }
+        outcomes.push(outcome(action, result));
+    }
+    if !outcomes.is_empty() || applied.is_none() {
+        let report = Report {
+            version: summary.version.number,
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            services: outcomes,
+        };
+        let _: Report = client.post("deploy/report", &report, Wait(false)).await?;
+    }
+    Ok(summary.version.number)
+}
+
+/// Carries one action out; the error text is what the report says.
+async fn carry_out(
+    engine: &Engine,
+    action: &Action,
+    specs: &BTreeMap<String, (Spec, Service)>,
+) -> Result<(), String> {
+    let spec = |service: &str| {
+        specs
+            .get(service)
+            .ok_or_else(|| format!("no spec for {service}"))
+    };
+    match action {
+        Action::Create { service } => {
+            let (spec, file) = spec(service)?;
+            start_new(engine, spec, file, None).await
+        }
+        Action::Recreate { service, id } => {
+            let (spec, file) = spec(service)?;
+            start_new(engine, spec, file, Some(id)).await
+        }
+        Action::Start { id, .. } => {
+            engine.start(id).await.map_err(|e| e.to_string())?;
+            healthy(engine, id).await
+        }
+        Action::Restart { id, .. } => {
+            engine
+                .restart(id, STOP_GRACE)
+                .await
+                .map_err(|e| e.to_string())?;
+            healthy(engine, id).await
+        }
+        Action::Refresh { id, .. } => {
+            let argv = [ENTRYPOINT_PATH.to_owned(), "refresh".to_owned()];
+            let exec = engine.exec(id, &argv).await.map_err(|e| e.to_string())?;
+            if exec.exit_code == 0 {
+                Ok(())
+            } else {
+                let tail: String = exec
+                    .output
+                    .chars()
+                    .rev()
+                    .take(2000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                Err(format!("refresh exited with {}: {tail}", exec.exit_code))
+            }
+        }
+        Action::Remove { id, .. } => {
+            engine
+                .stop(id, STOP_GRACE)
+                .await
+                .map_err(|e| e.to_string())?;
+            engine.remove(id).await.map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Whether the container becomes healthy in time, as a report's result.
+async fn healthy(engine: &Engine, id: &str) -> Result<(), String> {
+    match engine
+        .wait_healthy(id, HEALTHY_WITHIN)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Health::Ok => Ok(()),
+        Health::Failed(why) => Err(format!("not healthy: {why}")),
+        Health::Timeout => Err(format!("not healthy after {} s", HEALTHY_WITHIN.as_secs())),
+    }
+}
+
+/// Creates and starts the container of `spec`; `old` (a recreate) is stopped and moved aside
+/// first, removed once the new one is healthy, and brought back when it is not.
+async fn start_new(
+    engine: &Engine,
+    spec: &Spec,
+    file: &Service,
+    old: Option<&String>,
+) -> Result<(), String> {
+    if let Some(old) = old {
+        engine
+            .stop(old, STOP_GRACE)
+            .await
+            .map_err(|e| e.to_string())?;
+        let aside = format!("{}-old-{}", spec.container_name, &old[..old.len().min(12)]);
+        engine
+            .rename(old, &aside)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let attempt = async {
+        let id = engine
+            .create(spec, &file.networks, ENTRYPOINT)
+            .await
+            .map_err(|e| (None, e.to_string()))?;
+        engine
+            .start(&id)
+            .await
+            .map_err(|e| (Some(id.clone()), e.to_string()))?;
+        healthy(engine, &id)
+            .await
+            .map_err(|e| (Some(id.clone()), e))?;
+        Ok::<_, (Option<String>, String)>(id)
+    };
+    match attempt.await {
+        Ok(_) => {
+            if let Some(old) = old {
+                engine.remove(old).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        Err((new, why)) => {
+            if let Some(new) = new {
+                let _ = engine.remove(&new).await;
+            }
+            if let Some(old) = old {
+                // Keep mail running: the previous container comes back under its name.
+                let back = async {
+                    engine.rename(old, &spec.container_name).await?;
+                    engine.start(old).await
+                };
+                if let Err(e) = back.await {
+                    return Err(format!(
+                        "{why}; and the previous container did not restart: {e}"
+                    ));
+                }
+                return Err(format!("{why}; the previous container runs again"));
+            }
+            Err(why)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(json: serde_json::Value) -> Summary {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn the_summary_reads_and_the_server_is_left_out() {
+        let s = summary(serde_json::json!({
+            "version": {"number": 4, "commit": "ab", "held": false},
+            "services": [
+                {"name": "admin", "etag": "b1-a", "service_blob": "x", "service": {"image": "mailu-git"}, "changed": null},
+                {"name": "imap", "etag": "b1-i", "service_blob": "y", "service": {"image": "dovecot"}, "changed": ["/etc/dovecot/passwd"]},
+                {"name": "smtp", "etag": "b1-s", "service_blob": "z", "service": {"image": "postfix"}, "changed": []}
+            ],
+            "mailboxes": {"added": true, "removed": false}
+        }));
+        let names: Vec<&str> = deployable(&s).iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["imap", "smtp"]);
+        assert_eq!(
+            mailboxes(&s),
+            Mailboxes {
+                added: true,
+                removed: false
+            }
+        );
+        let imap = deployable(&s)[0];
+        assert_eq!(
+            files(imap, false),
+            Files::Changed(vec!["/etc/dovecot/passwd".into()])
+        );
+        assert_eq!(files(imap, true), Files::Unchanged);
+        assert_eq!(files(deployable(&s)[1], false), Files::Unchanged);
+        let unknown = SummaryService {
+            changed: None,
+            ..imap.clone()
+        };
+        assert_eq!(files(&unknown, false), Files::Unknown);
+    }
+
+    #[test]
+    fn existing_leaves_the_server_out_and_outcomes_carry_the_error() {
+        let ours = [
+            Ours {
+                id: "1".into(),
+                service: "admin".into(),
+                spec: "a".into(),
+                running: true,
+            },
+            Ours {
+                id: "2".into(),
+                service: "imap".into(),
+                spec: "b".into(),
+                running: false,
+            },
+        ];
+        let have = existing(&ours);
+        assert_eq!(have.keys().collect::<Vec<_>>(), ["imap"]);
+        assert!(!have["imap"].running);
+        let action = Action::Refresh {
+            service: "imap".into(),
+            id: "2".into(),
+        };
+        let failed = outcome(&action, Err("refresh exited with 1".into()));
+        assert_eq!((failed.action.as_str(), failed.ok), ("refresh", false));
+        assert_eq!(failed.error.as_deref(), Some("refresh exited with 1"));
+        assert!(outcome(&action, Ok(())).error.is_none());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_bound() {
+        assert_eq!(next_backoff(BACKOFF.0), Duration::from_secs(2));
+        assert_eq!(next_backoff(Duration::from_secs(20)), BACKOFF.1);
+        assert_eq!(next_backoff(BACKOFF.1), BACKOFF.1);
+    }
+}
