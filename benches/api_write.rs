@@ -9,83 +9,15 @@
 // A benchmark is a test program: a failed step should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "support/mod.rs"]
+mod support;
+
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailu_git::model::RepoPath;
-use mailu_git::store::{CommitMeta, Person, Store};
-
-const HASH: &str = "$2b$04$pCERoCNaXC1nrSmJENAwgeeuy5IXTYw611ivkuKJiCbtOQr0q6nzS";
 const USERS: usize = 1000;
-
-/// The repository every run starts from: the template plus 10 domains of 100 users.
-fn seed(data: &Path) {
-    std::fs::create_dir_all(data).unwrap();
-    let mut files = mailu_git::repo_template::files().unwrap();
-    for d in 0..USERS / 100 {
-        let domain = format!("d{d}.example");
-        files.push((
-            RepoPath::parse(&format!("domains/{domain}/domain.toml")).unwrap(),
-            b"".to_vec(),
-        ));
-        for u in 0..100 {
-            files.push((
-                RepoPath::parse(&format!("domains/{domain}/users/u{u}.toml")).unwrap(),
-                format!("password = \"{HASH}\"\n").into_bytes(),
-            ));
-        }
-    }
-    let meta = CommitMeta::new(
-        Person {
-            name: "bench".into(),
-            email: "bench@localhost".into(),
-        },
-        "seed",
-    );
-    Store::init(&data.join("config.git"), &files, &meta).unwrap();
-}
-
-struct Server {
-    child: Child,
-    url: String,
-    token: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailu-git"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("MAILU_GIT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut token = String::new();
-    let url = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(t) = line.strip_prefix("mailu-git: admin token (shown once): ") {
-            token = t.trim().to_owned();
-        }
-        if let Some(u) = line.strip_prefix("mailu-git: listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Server { child, url, token }
-}
 
 /// What one request is.
 type MakeRequest =
@@ -185,8 +117,12 @@ async fn main() {
     let kind = std::env::var("MAILU_BENCH_WRITE").unwrap_or_else(|_| "user".into());
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    seed(&data);
-    let server = start(&data);
+    support::seed(&data, USERS, 100, support::plain_user);
+    let server = support::start(&data, &[], &[]);
+    let admin = server
+        .generated_token
+        .clone()
+        .expect("a first start prints the admin token");
     let floor = floor_server(tmp.path()).await;
 
     println!(
@@ -198,7 +134,7 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|");
     for clients in [1, 16] {
-        let (url, token) = (server.url.clone(), server.token.clone());
+        let (url, token) = (server.url.clone(), admin.clone());
         let kind = kind.clone();
         let ours: MakeRequest = Arc::new(move |client, c, n| {
             let clients = clients;
@@ -250,14 +186,14 @@ async fn main() {
     }
     // User creates that hash a password at the configured cost (`credential_rounds`, 12 by
     // default), 4 clients, while 4 other clients update users: hashing must not stall other writes.
-    let (url, token) = (server.url.clone(), server.token.clone());
+    let (url, token) = (server.url.clone(), admin.clone());
     let creates: MakeRequest = Arc::new(move |client, c, n| {
         client
             .post(format!("{url}/api/v1/user"))
             .bearer_auth(&token)
             .json(&serde_json::json!({"email": format!("new{c}-{n}@d1.example"), "raw_password": "a long enough passphrase"}))
     });
-    let (url, token) = (server.url.clone(), server.token.clone());
+    let (url, token) = (server.url.clone(), admin.clone());
     let updates: MakeRequest = Arc::new(move |client, c, n| {
         client
             .patch(format!(

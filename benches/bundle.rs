@@ -9,83 +9,16 @@
 // A benchmark is a test program: a failed step should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailu_git::model::RepoPath;
-use mailu_git::store::{CommitMeta, Person, Store};
-
-const HASH: &str = "$2b$04$pCERoCNaXC1nrSmJENAwgeeuy5IXTYw611ivkuKJiCbtOQr0q6nzS";
 const DOMAINS: usize = 1000;
 const ADMIN: &str = "bench-admin-token-0123456789";
 const WORKER: &str = "bench-worker-token-0123456789";
 const CLIENTS: usize = 16;
-
-/// The template plus 1,000 domains of 2 users; the server renders it all at its first start.
-fn seed(data: &Path) {
-    std::fs::create_dir_all(data).unwrap();
-    let mut files = mailu_git::repo_template::files().unwrap();
-    for d in 0..DOMAINS {
-        let domain = format!("d{d}.example");
-        files.push((
-            RepoPath::parse(&format!("domains/{domain}/domain.toml")).unwrap(),
-            b"".to_vec(),
-        ));
-        for u in 0..2 {
-            files.push((
-                RepoPath::parse(&format!("domains/{domain}/users/u{u}.toml")).unwrap(),
-                format!("password = \"{HASH}\"\n").into_bytes(),
-            ));
-        }
-    }
-    let meta = CommitMeta::new(
-        Person {
-            name: "bench".into(),
-            email: "bench@localhost".into(),
-        },
-        "seed",
-    );
-    Store::init(&data.join("config.git"), &files, &meta).unwrap();
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailu-git"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("MAILU_GIT_LOG", "warn")
-        .env("MAILU_GIT_ADMIN_TOKEN", ADMIN)
-        .env("MAILU_GIT_WORKER_TOKEN", WORKER)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(u) = line.strip_prefix("mailu-git: listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Server { child, url }
-}
 
 type MakeRequest = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
 
@@ -144,8 +77,15 @@ async fn main() {
     let duration = Duration::from_secs(if quick { 2 } else { 10 });
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    seed(&data);
-    let server = start(&data);
+    support::seed(&data, DOMAINS * 2, 2, support::plain_user);
+    let server = support::start(
+        &data,
+        &[],
+        &[
+            ("MAILU_GIT_ADMIN_TOKEN", ADMIN),
+            ("MAILU_GIT_WORKER_TOKEN", WORKER),
+        ],
+    );
     let client = reqwest::Client::new();
     let token = client
         .post(format!("{}/api/v1/service/smtp/token", server.url))

@@ -9,20 +9,19 @@
 // A benchmark is a test program: a failed step should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
 use futures_util::StreamExt;
-use mailu_git::model::RepoPath;
-use mailu_git::store::{CommitMeta, Person, Store};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
-const HASH: &str = "$2b$04$pCERoCNaXC1nrSmJENAwgeeuy5IXTYw611ivkuKJiCbtOQr0q6nzS";
 const TOKEN: &str = "bench-admin-token-0123456789";
 const RUNS: usize = 3;
 
@@ -31,75 +30,6 @@ fn users() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000)
-}
-
-/// The template plus domains of 1,000 users each, as one first version (loose objects).
-fn seed(data: &Path, users: usize) {
-    std::fs::create_dir_all(data).unwrap();
-    let mut files = mailu_git::repo_template::files().unwrap();
-    for d in 0..users.div_ceil(1000) {
-        let domain = format!("d{d}.example");
-        files.push((
-            RepoPath::parse(&format!("domains/{domain}/domain.toml")).unwrap(),
-            b"".to_vec(),
-        ));
-        for u in 0..1000.min(users - d * 1000) {
-            files.push((
-                RepoPath::parse(&format!("domains/{domain}/users/u{u}.toml")).unwrap(),
-                // Distinct contents: one blob per user, as in a real repository.
-                format!(
-                    "password = \"{HASH}\"\nquota_bytes = {}\n",
-                    1_000_000 + d * 1000 + u
-                )
-                .into_bytes(),
-            ));
-        }
-    }
-    let meta = CommitMeta::new(
-        Person {
-            name: "bench".into(),
-            email: "bench@localhost".into(),
-        },
-        "seed",
-    );
-    Store::init(&data.join("config.git"), &files, &meta).unwrap();
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailu-git"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        // The bench packs by hand, when it wants to.
-        .args(["--repack-loose", "100000000", "--repack-every", "1000h"])
-        .env("MAILU_GIT_LOG", "warn")
-        .env("MAILU_GIT_ADMIN_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(u) = line.strip_prefix("mailu-git: listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Server { child, url }
 }
 
 /// `git http-backend` behind a minimal CGI host.
@@ -220,9 +150,21 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let t = Instant::now();
-    seed(&data, users);
+    // Domains of 1,000 users; distinct contents: one blob per user, as in a real repository.
+    support::seed(&data, users, 1000, |d, u| {
+        format!(
+            "password = \"{}\"\nquota_bytes = {}\n",
+            support::HASH,
+            1_000_000 + d * 1000 + u
+        )
+    });
     println!("seeded {users} users in {:.1?}", t.elapsed());
-    let server = start(&data);
+    // The bench packs by hand, when it wants to.
+    let server = support::start(
+        &data,
+        &["--repack-loose", "100000000", "--repack-every", "1000h"],
+        &[("MAILU_GIT_ADMIN_TOKEN", TOKEN)],
+    );
     let host = server.url.trim_start_matches("http://").to_owned();
     let ours = format!("http://x:{TOKEN}@{host}/config.git");
 
@@ -272,7 +214,11 @@ fn main() {
         let file = work.join("domains/d0.example/users/u0.toml");
         std::fs::write(
             &file,
-            format!("password = \"{HASH}\"\nquota_bytes = {}\n", 5000 + n),
+            format!(
+                "password = \"{}\"\nquota_bytes = {}\n",
+                support::HASH,
+                5000 + n
+            ),
         )
         .unwrap();
         git(&work, &["commit", "-q", "-am", &format!("push {n}")]);

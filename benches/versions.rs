@@ -18,15 +18,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mailu_git::model::RepoPath;
 use mailu_git::store::{CommitMeta, Edit, Person, Store};
 
-const HASH: &str = "$2b$04$pCERoCNaXC1nrSmJENAwgeeuy5IXTYw611ivkuKJiCbtOQr0q6nzS";
+use support::HASH;
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
 const ROUNDS: usize = 20;
 
@@ -96,38 +98,6 @@ fn git(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailu-git"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("MAILU_GIT_LOG", "warn")
-        .env("MAILU_GIT_ADMIN_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(u) = line.strip_prefix("mailu-git: listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Server(child, url)
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -173,7 +143,7 @@ fn main() {
         .unwrap();
     assert!(status.success());
 
-    let server = start(&data);
+    let server = support::start(&data, &[], &[("MAILU_GIT_ADMIN_TOKEN", TOKEN)]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -183,7 +153,7 @@ fn main() {
         runtime.block_on(async {
             let t = Instant::now();
             let r = client
-                .request(method, format!("{}/api/v1/{path}", server.1))
+                .request(method, format!("{}/api/v1/{path}", server.url))
                 .bearer_auth(TOKEN)
                 .send()
                 .await
