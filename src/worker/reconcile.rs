@@ -220,11 +220,11 @@ pub async fn pass(
     let mut have = existing(&engine.ours().await?);
     if full {
         for s in deployable(summary) {
-            if let Some(found) = have.get_mut(&s.name) {
-                if found.running {
-                    let held = engine.bundle_etag(&found.id, state_dir(&s.service)).await?;
-                    found.etag = Some(held);
-                }
+            if let Some(found) = have.get_mut(&s.name)
+                && found.running
+            {
+                let held = engine.bundle_etag(&found.id, state_dir(&s.service)).await?;
+                found.etag = Some(held);
             }
         }
     }
