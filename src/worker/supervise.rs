@@ -43,6 +43,20 @@ enum EngineEvent {
     Ended(String),
 }
 
+/// The engine connection: the client and the events its task reads. Dropping it stops the task
+/// (and closes the events request), even while the stream is still open.
+struct Connection {
+    engine: Engine,
+    events: mpsc::Receiver<EngineEvent>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The engine is unreachable since `since`.
 struct Outage {
     since: chrono::DateTime<chrono::Utc>,
@@ -60,11 +74,11 @@ pub async fn run(options: Options) -> ! {
     let mut incidents: Vec<String> = Vec::new();
     let mut outage: Option<Outage> = None;
     let mut last_event: Option<i64> = None;
-    let mut conn: Option<(Engine, mpsc::Receiver<EngineEvent>)> = None;
+    let mut conn: Option<Connection> = None;
     let mut engine_backoff = BACKOFF.0;
     let mut server_backoff = BACKOFF.0;
     loop {
-        let Some((engine, events)) = conn.as_mut() else {
+        let Some(Connection { engine, events, .. }) = conn.as_mut() else {
             let since = last_event.or(outage.as_ref().map(|o| o.since.timestamp()));
             match connect(&options.project, since).await {
                 Ok(found) => {
@@ -161,10 +175,7 @@ pub async fn run(options: Options) -> ! {
 }
 
 /// Connects to the engine and starts reading the events of our containers since `since`.
-async fn connect(
-    project: &str,
-    since: Option<i64>,
-) -> Result<(Engine, mpsc::Receiver<EngineEvent>), super::engine::Error> {
+async fn connect(project: &str, since: Option<i64>) -> Result<Connection, super::engine::Error> {
     let engine = Engine::connect(project).await?;
     let options = EventsOptions {
         since: since.map(|t| t.to_string()),
@@ -179,8 +190,8 @@ async fn connect(
         ])),
     };
     let docker = engine.client().clone();
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(async move {
+    let (tx, events) = mpsc::channel(64);
+    let task = tokio::spawn(async move {
         let mut stream = docker.events(Some(options));
         let why = loop {
             match stream.next().await {
@@ -196,7 +207,11 @@ async fn connect(
         };
         let _ = tx.send(EngineEvent::Ended(why)).await;
     });
-    Ok((engine, rx))
+    Ok(Connection {
+        engine,
+        events,
+        task,
+    })
 }
 
 /// Records that the engine is unreachable (the first time, with why) and returns the outage.
