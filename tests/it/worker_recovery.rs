@@ -3,7 +3,8 @@
 //!
 //! - a secret environment value reaches the service's process, never its container configuration;
 //! - a container that missed a version while the worker was stopped is brought up to date by the
-//!   next worker's first pass (it reads which bundle each container holds);
+//!   next worker's first pass (it reads which bundle each container holds); one removed behind
+//!   the worker's back is created again;
 //! - the Docker connection cut (a proxy on the socket, `docker_proxy.rs`; never the shared engine)
 //!   is reported, and after it comes back a write still reaches its container;
 //! - the server stopped and started again: the worker (in a container, as deployed) keeps running
@@ -218,6 +219,19 @@ fn a_container_that_missed_a_version_while_the_worker_was_stopped_catches_up() {
     let after = containers(&project);
     assert_eq!(after["imap"], before["imap"], "imap untouched");
     assert_eq!(after["smtp"].0, before["smtp"].0, "the same container");
+
+    // Removed behind the worker's back (no new version): its `destroy` event brings it back.
+    let removed = docker(&["rm", "-f", &smtp]);
+    assert!(removed.status.success());
+    wait_for("smtp created again", &project, || {
+        containers(&project)
+            .get("smtp")
+            .is_some_and(|c| c.2 && c.0 != after["smtp"].0)
+    });
+    wait_for("the new smtp holds the file", &project, || {
+        exec(&smtp, "cat /etc/test/hello.txt").1 == "two"
+    });
+    assert_eq!(containers(&project)["imap"], before["imap"]);
     drop(worker);
 }
 
