@@ -9,7 +9,7 @@
 //! - `poll.rs` waits for a change (long-polls) on the versioner's watch, without a polling delay.
 //!
 //! The `ETag` hashes the `rendered/<name>` tree id, the service file's blob id and the blob ids of
-//! the secrets the files reference, never a commit id: a cleanup that rewrites commits, or a version
+//! the secrets the files and the secret environment variables reference, never a commit id: a cleanup that rewrites commits, or a version
 //! that changes another service, leaves it alone. This module knows no HTTP (`api/bundle.rs` serves
 //! it) and never writes the repository.
 
@@ -48,6 +48,13 @@ pub enum Error {
         file: RepoPath,
         #[source]
         source: crate::secret::Error,
+    },
+    #[error("services/{service}.toml: env `{var}` (secret `{secret}`): {problem}")]
+    EnvSecret {
+        service: ServiceName,
+        var: String,
+        secret: SecretRef,
+        problem: String,
     },
     #[error("{file} is not UTF-8 text but holds a secret placeholder")]
     NotText { file: RepoPath },

@@ -304,6 +304,19 @@ enum Command {
         /// The server's base URL, as the containers reach it.
         #[arg(long, default_value = "http://admin:8080")]
         server_url_for_containers: String,
+        /// Create the server's own container (`<project>-admin`) from this image when none
+        /// exists; without it the worker never creates the server.
+        #[arg(long)]
+        server_image: Option<String>,
+        /// The named volume of the created server's data dir.
+        #[arg(long, default_value = "mailu-git-data")]
+        server_volume: String,
+        /// The network the created server joins (as `admin`).
+        #[arg(long, default_value = "mailu")]
+        server_network: String,
+        /// Publish the created server's API on the host at IP:PORT (e.g. 127.0.0.1:8080).
+        #[arg(long, value_parser = crate::worker::server::parse_publish)]
+        server_publish: Option<(String, u16)>,
     },
     /// Main and deployed versions, suspension, pending changes, whether writes work.
     Status {
@@ -388,18 +401,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             url,
             project,
             server_url_for_containers,
+            server_image,
+            server_volume,
+            server_network,
+            server_publish,
         } => {
             // Read from the environment only, never from arguments, which other users can see.
             let token = env_token("MAILU_GIT_WORKER_TOKEN")?
                 .context("MAILU_GIT_WORKER_TOKEN must hold a worker (or admin) access token")?;
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(crate::worker::reconcile::run(
+            let server = server_image.map(|image| crate::worker::server::ServerContainer {
+                image,
+                volume: server_volume,
+                network: server_network,
+                publish: server_publish,
+            });
+            runtime.block_on(crate::worker::supervise::run(
                 crate::worker::reconcile::Options {
                     url,
                     token,
                     project,
                     server_url_for_containers,
+                    server,
                 },
             ))
         }

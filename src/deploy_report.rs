@@ -29,6 +29,10 @@ pub struct Report {
     /// One entry per service the worker acted on (untouched services are not listed).
     #[serde(default)]
     pub services: Vec<Outcome>,
+    /// What happened besides the actions, for the operator: the Docker engine lost (while it is
+    /// away, a report with only this), then found again. At most 16, each at most 4096 characters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<String>,
 }
 
 /// One service's action and its result.
@@ -43,6 +47,9 @@ pub struct Outcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// At most this many incidents in one report.
+pub const MAX_INCIDENTS: usize = 16;
 
 /// The actions a report may name.
 pub const ACTIONS: &[&str] = &[
@@ -78,6 +85,14 @@ impl Report {
         }
         if self.services.len() > MAX_SERVICES {
             return invalid("services".into(), "lists more than 256 services");
+        }
+        if self.incidents.len() > MAX_INCIDENTS {
+            return invalid("incidents".into(), "lists more than 16 incidents");
+        }
+        for (i, text) in self.incidents.iter().enumerate() {
+            if text.chars().count() > MAX_ERROR {
+                return invalid(format!("incidents[{i}]"), "is longer than 4096 characters");
+            }
         }
         for (i, s) in self.services.iter().enumerate() {
             if ServiceName::parse(&s.service).is_err() {
@@ -187,6 +202,7 @@ mod tests {
                 ok: false,
                 error: Some("reload exited with 1".into()),
             }],
+            incidents: vec!["the Docker engine came back".into()],
         }
     }
 
@@ -215,6 +231,10 @@ mod tests {
         let mut bad = report();
         bad.services[0].service = "../x".into();
         assert!(reports.store(bad).is_err());
+        let mut bad = report();
+        bad.incidents = vec!["x".repeat(MAX_ERROR + 1)];
+        let err = reports.store(bad).unwrap_err().to_string();
+        assert!(err.starts_with("incidents[0]"), "{err}");
         // Nothing changed.
         assert_eq!(Reports::open(path).last(), Some(report()));
     }

@@ -5,12 +5,17 @@
 //! - `plan.rs`: what to do per service for a version, and in which order (pure).
 //! - `engine.rs`: the Docker calls, on bollard: networks, volumes, images, our labelled containers,
 //!   creation with our entrypoint copied in, exec, health.
-//! - `reconcile.rs`: the loop (long-poll the deploy summary, plan, carry out, report).
+//! - `reconcile.rs`: one pass (plan against the deploy summary, carry out, report).
+//! - `supervise.rs`: the loop around passes: long-poll the server, keep the engine's connection
+//!   and events, back off and reconnect when either goes away.
+//! - `server.rs`: the server's own container (`admin`), created when none exists.
 
 pub mod engine;
 pub mod plan;
 pub mod reconcile;
+pub mod server;
 pub mod spec;
+pub mod supervise;
 
 pub use engine::{Engine, Error};
 pub use spec::{Access, ImageDefaults, Spec};

@@ -11,6 +11,10 @@
 //!   `sh -c`, stopping at the first failure.
 //! - `reload`: a shell script that `exec`s the reload command (empty when the service has none).
 //! - `reload-paths`: the reload's paths and globs, one a line.
+//! - `env`: the service's secret environment variables (`{ secret = "kind/name" }`), as
+//!   `export NAME='value'` lines the entrypoint sources before it `exec`s the command (mode 0600).
+//!   Plain variables stay in the container's configuration; secret ones only travel here, so
+//!   neither the worker nor `docker inspect` ever holds them.
 //!
 //! Entries carry fixed times (0) and the owner and mode also in their headers, so equal content gives
 //! equal bytes. No directory entries: the entrypoint creates missing parents as root, mode 0755.
@@ -18,9 +22,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
 
 use super::{Error, Etag, etag, rendered_dir, secret_ids};
-use crate::model::service::{FileMode, Service, glob};
+use crate::model::service::{EnvValue, FileMode, Service, glob};
 use crate::model::{RepoPath, SecretRef, ServiceName};
 use crate::secret::{self, Keyring, Resolver, SecretBytes};
 use crate::store::Snapshot;
@@ -84,6 +89,16 @@ pub fn build(
         }
         files.push((path, rel, bytes, has));
     }
+    // Secret environment values are read like a file's placeholders, at the secret's current blob.
+    let env_secrets: Vec<(&String, &SecretRef)> = service
+        .env
+        .iter()
+        .filter_map(|(key, value)| match value {
+            EnvValue::Secret(r) => Some((key, r)),
+            EnvValue::Plain(_) => None,
+        })
+        .collect();
+    references.extend(env_secrets.iter().map(|(_, r)| (*r).clone()));
     let references: Vec<SecretRef> = references.into_iter().collect();
     let ids = secret_ids(snapshot, &references)?;
     let etag = etag(name, rendered, service_blob, &ids);
@@ -117,6 +132,15 @@ pub fn build(
             0o644,
         )?;
     }
+    let env = env_file(name, &env_secrets, &ids, &resolver)?;
+    append(
+        &mut tar,
+        &format!("{MANIFEST_DIR}/env"),
+        env.as_bytes(),
+        "root:root",
+        0o600,
+    )?;
+    drop(env);
     for (path, rel, bytes, has) in &files {
         let abs = format!("/{rel}");
         let (owner, mode) = mode_of(service, &abs);
@@ -149,6 +173,47 @@ pub fn build(
         references,
         bytes,
     })
+}
+
+/// The `env` file: one `export NAME='value'` line per secret environment variable, its value
+/// decrypted at the secret's current blob. A secret that does not exist, is not UTF-8 or holds a
+/// NUL byte (which no environment can carry) fails the bundle, naming the variable.
+fn env_file(
+    name: &ServiceName,
+    env: &[(&String, &SecretRef)],
+    ids: &[(SecretRef, Option<gix::ObjectId>)],
+    resolver: &Resolver<'_>,
+) -> Result<Zeroizing<String>, Error> {
+    let mut out = Zeroizing::new(String::new());
+    for (key, secret) in env {
+        let fail = |problem: String| Error::EnvSecret {
+            service: name.clone(),
+            var: (*key).clone(),
+            secret: (*secret).clone(),
+            problem,
+        };
+        let id = ids
+            .iter()
+            .find(|(r, _)| r == *secret)
+            .and_then(|(_, id)| *id)
+            .ok_or_else(|| fail("the secret does not exist at the deployed version".into()))?;
+        let value = resolver
+            .resolve(secret, &id)
+            .map_err(|e| fail(e.to_string()))?;
+        let text = std::str::from_utf8(value.expose_secret())
+            .map_err(|_| fail("the value is not UTF-8 text".into()))?;
+        if text.contains('\0') {
+            return Err(fail(
+                "the value holds a NUL byte, which an environment cannot carry".into(),
+            ));
+        }
+        let line = Zeroizing::new(format!(
+            "export {key}={}\n",
+            Zeroizing::new(quote(text)).as_str()
+        ));
+        out.push_str(&line);
+    }
+    Ok(out)
 }
 
 /// The manifest's files, in archive order.

@@ -11,7 +11,7 @@ use gix::ObjectId;
 use serde::Serialize;
 
 use super::{Bundles, Deployed, Error, service_at};
-use crate::model::service::Service;
+use crate::model::service::{EnvValue, Service};
 use crate::model::{RepoPath, ServiceName};
 use crate::store::{ChangeKind, Changed, Rev, Revision};
 
@@ -76,7 +76,9 @@ impl Bundles {
             match self.current_at(&version, &name) {
                 Ok(current) => {
                     let (_, service) = service_at(&snapshot, &name)?;
-                    let changed = changes.as_ref().map(|c| container_paths(&c.0, &name));
+                    let changed = changes
+                        .as_ref()
+                        .map(|c| container_paths(&c.0, &name, &service));
                     services.push(DeployedService {
                         name,
                         etag: current.etag.to_string(),
@@ -131,14 +133,31 @@ impl Bundles {
     }
 }
 
-/// `rendered/<name>/<path>` entries of `changed`, as the container's `/<path>`.
-fn container_paths(changed: &[Changed], name: &ServiceName) -> Vec<String> {
+/// What stands for the secret environment in `changed`: the bundle's `env` file, which no reload
+/// covers (a process's environment is read once, at its start).
+pub const ENV_PATH: &str = "/.mailu-bundle/env";
+
+/// `rendered/<name>/<path>` entries of `changed`, as the container's `/<path>`; and [`ENV_PATH`]
+/// when a secret one of the service's environment variables names changed.
+fn container_paths(changed: &[Changed], name: &ServiceName, service: &Service) -> Vec<String> {
     let prefix = format!("rendered/{name}/");
-    changed
+    let mut paths: Vec<String> = changed
         .iter()
         .filter_map(|c| c.path.as_str().strip_prefix(&prefix))
         .map(|p| format!("/{p}"))
-        .collect()
+        .collect();
+    let env_secrets: Vec<RepoPath> = service
+        .env
+        .values()
+        .filter_map(|v| match v {
+            EnvValue::Secret(r) => RepoPath::secret(&r.kind, &r.name).ok(),
+            EnvValue::Plain(_) => None,
+        })
+        .collect();
+    if changed.iter().any(|c| env_secrets.contains(&c.path)) {
+        paths.push(ENV_PATH.to_owned());
+    }
+    paths
 }
 
 /// Whether `path` is `domains/<domain>/users/<user>.toml`.

@@ -42,6 +42,25 @@ pub enum Error {
     Archive(#[source] std::io::Error),
 }
 
+impl Error {
+    /// Whether the engine could not be reached (rather than refusing a request): the connection
+    /// is to be made again.
+    pub fn is_connection(&self) -> bool {
+        use bollard::errors::Error as B;
+        match self {
+            Error::Connect(_) => true,
+            Error::Docker { source, .. } => !matches!(
+                source,
+                B::DockerResponseServerError { .. }
+                    | B::JsonDataError { .. }
+                    | B::JsonSerdeError { .. }
+                    | B::DockerStreamError { .. }
+            ),
+            Error::TooOld { .. } | Error::ImageMissing { .. } | Error::Archive(_) => false,
+        }
+    }
+}
+
 fn docker(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Error {
     let action = action.into();
     move |source| Error::Docker { action, source }
@@ -245,16 +264,9 @@ impl Engine {
                 }
             }
         }
-        let options = CreateContainerOptionsBuilder::new()
-            .name(&spec.container_name)
-            .build();
-        let body: ContainerCreateBody = spec.body.clone();
         let id = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(docker(format!("create container {}", spec.container_name)))?
-            .id;
+            .create_container(&spec.container_name, spec.body.clone())
+            .await?;
         for net in networks.iter().skip(1) {
             let request = NetworkConnectRequest {
                 container: id.clone(),
@@ -270,6 +282,21 @@ impl Engine {
         }
         self.upload(&id, ENTRYPOINT_PATH, entrypoint, 0o755).await?;
         Ok(id)
+    }
+
+    /// Creates a container named `name` from `body` (not started).
+    pub async fn create_container(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<String, Error> {
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        Ok(self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(docker(format!("create container {name}")))?
+            .id)
     }
 
     /// Writes one file into a container (created or running), parents created as needed.
@@ -394,6 +421,29 @@ impl Engine {
         })
     }
 
+    /// The bundle `ETag` the container's entrypoint last wrote: the `MAILU_BUNDLE_ETAG` of
+    /// `<state>/info`, read through the archive API (no `exec`, so a stopped container answers
+    /// too); `""` when the container holds no bundle yet.
+    pub async fn bundle_etag(&self, id: &str, state: &str) -> Result<String, Error> {
+        let path = format!("{}/info", state.trim_end_matches('/'));
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+            .path(&path)
+            .build();
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        let mut archive = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => archive.extend_from_slice(&bytes),
+                Err(e) if not_found(&e) => return Ok(String::new()),
+                Err(e) => return Err(docker(format!("read {path} in {id}"))(e)),
+            }
+            if archive.len() > 1 << 20 {
+                break;
+            }
+        }
+        Ok(etag_in_info(&archive).unwrap_or_default())
+    }
+
     /// Waits until the container is healthy (or running, without a health check), has exited, or
     /// `timeout` passed. Polls its state every 200 ms: a deploy waits for one container at a time.
     pub async fn wait_healthy(&self, id: &str, timeout: Duration) -> Result<Health, Error> {
@@ -464,6 +514,18 @@ fn conflict(e: &bollard::errors::Error) -> bool {
     )
 }
 
+/// The `ETag` in a tar archive holding the entrypoint's `info` (`MAILU_BUNDLE_ETAG='b1-...'`).
+fn etag_in_info(archive: &[u8]) -> Option<String> {
+    let mut tar = tar::Archive::new(archive);
+    let mut entry = tar.entries().ok()?.next()?.ok()?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut text).ok()?;
+    text.lines().find_map(|l| {
+        let value = l.strip_prefix("MAILU_BUNDLE_ETAG=")?;
+        Some(value.trim_matches('\'').to_owned())
+    })
+}
+
 /// A tar archive holding one file at `path` (absolute), owned by root.
 fn single_file_tar(path: &str, content: &[u8], mode: u32) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -493,5 +555,15 @@ mod tests {
         assert!(!api_at_least("1.40", (1, 41)));
         assert!(!api_at_least("1.9", (1, 41)));
         assert!(!api_at_least("", (1, 41)));
+    }
+
+    #[test]
+    fn the_kept_etag_is_read_from_the_info_archive() {
+        let info =
+            b"MAILU_BUNDLE_SERVICE='smtp'\nMAILU_BUNDLE_ETAG='b1-abc'\nMAILU_BUNDLE_VERSION=3\n";
+        let archive = single_file_tar("/var/lib/mailu-git/info", info, 0o644).unwrap();
+        assert_eq!(etag_in_info(&archive).as_deref(), Some("b1-abc"));
+        let none = single_file_tar("/info", b"", 0o644).unwrap();
+        assert_eq!(etag_in_info(&none), None);
     }
 }

@@ -8,7 +8,12 @@
 //!   as it starts, so it also picks up new files);
 //! - same spec, new files: when the service's reload covers every changed path → refresh
 //!   (`entrypoint refresh` in the container: fetch, write, reload); otherwise, or when the changed
-//!   paths are unknown → restart;
+//!   paths are unknown → restart. The bundle's own `/.mailu-bundle/env` (a secret environment
+//!   value changed) is never covered: a process reads its environment once, at its start;
+//! - when the bundle a container holds is known (its entrypoint's kept `ETag`, read on a full
+//!   pass): holding the wanted bundle is unchanged, whatever the diff says; holding another one
+//!   while the diff says nothing (a version the worker did not see, a failed action) is a change
+//!   of unknown paths;
 //! - a container whose service is no longer wanted (disabled or deleted) → remove (never its
 //!   volumes);
 //! - order: services in the stack's dependency order (resolver, antispam, ... imap, smtp, ...,
@@ -35,6 +40,9 @@ const ORDER: &[&str] = &[
     "front",
 ];
 
+/// The bundle's manifest in the container: never covered by a reload.
+const BUNDLE_DIR: &str = "/.mailu-bundle/";
+
 /// A container of ours for one service, as Docker has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Existing {
@@ -42,7 +50,8 @@ pub struct Existing {
     /// The spec hash it was created from.
     pub spec: String,
     pub running: bool,
-    /// The bundle ETag its files came from, when known (from the last deploy report).
+    /// The bundle `ETag` its entrypoint last wrote, when read (a full pass); `Some("")` when it
+    /// holds none.
     pub etag: Option<String>,
 }
 
@@ -61,6 +70,8 @@ pub enum Files {
 pub struct Wanted {
     /// The spec hash of the container it needs.
     pub spec: String,
+    /// The bundle's `ETag` at the deployed version.
+    pub etag: String,
     pub files: Files,
     pub reload: Option<Reload>,
 }
@@ -117,14 +128,20 @@ pub fn plan(
         } else if !have.running {
             actions.push(Action::Start { service, id });
         } else {
-            match &want.files {
+            let files = match (&have.etag, &want.files) {
+                (Some(held), _) if *held == want.etag => &Files::Unchanged,
+                (Some(_), Files::Unchanged) => &Files::Unknown,
+                (_, files) => files,
+            };
+            match files {
                 Files::Unchanged => {}
                 Files::Unknown => actions.push(Action::Restart { service, id }),
                 Files::Changed(paths) => {
-                    let covered = want
-                        .reload
-                        .as_ref()
-                        .is_some_and(|r| paths.iter().all(|p| r.covers(p)));
+                    let covered = want.reload.as_ref().is_some_and(|r| {
+                        paths
+                            .iter()
+                            .all(|p| !p.starts_with(BUNDLE_DIR) && r.covers(p))
+                    });
                     if covered {
                         actions.push(Action::Refresh { service, id });
                     } else {
@@ -191,6 +208,7 @@ mod tests {
     fn want(spec: &str, files: Files, reload: Option<Reload>) -> Wanted {
         Wanted {
             spec: spec.into(),
+            etag: "b1-new".into(),
             files,
             reload,
         }
@@ -331,6 +349,51 @@ mod tests {
                 "remove front",
                 "remove imap"
             ]
+        );
+    }
+
+    #[test]
+    fn a_known_bundle_decides_over_the_diff() {
+        let held = |etag: &str| Existing {
+            etag: Some(etag.into()),
+            ..have("s", "s1", true)
+        };
+        let wanted =
+            |files| BTreeMap::from([("smtp".to_owned(), want("s1", files, reload(&["/etc/**"])))]);
+        let one = |etag: &str, files| {
+            let existing = BTreeMap::from([("smtp".to_owned(), held(etag))]);
+            names(&plan(&existing, &wanted(files), Mailboxes::default()))
+        };
+        // A stale bundle the diff does not know about (the worker was down): restart.
+        assert_eq!(one("b1-old", Files::Unchanged), ["restart smtp"]);
+        assert_eq!(one("", Files::Unchanged), ["restart smtp"]);
+        // Already the wanted bundle: nothing, even when the diff lists paths.
+        assert_eq!(one("b1-new", Files::Unchanged), Vec::<String>::new());
+        assert_eq!(
+            one("b1-new", Files::Changed(vec!["/etc/a".into()])),
+            Vec::<String>::new()
+        );
+        // A stale bundle with known paths: as the diff says.
+        assert_eq!(
+            one("b1-old", Files::Changed(vec!["/etc/a".into()])),
+            ["refresh smtp"]
+        );
+    }
+
+    #[test]
+    fn a_changed_secret_environment_restarts_even_under_a_reload_of_everything() {
+        let existing = BTreeMap::from([("smtp".to_owned(), have("s", "s1", true))]);
+        let wanted = BTreeMap::from([(
+            "smtp".to_owned(),
+            want(
+                "s1",
+                Files::Changed(vec!["/etc/a".into(), "/.mailu-bundle/env".into()]),
+                reload(&["/**"]),
+            ),
+        )]);
+        assert_eq!(
+            names(&plan(&existing, &wanted, Mailboxes::default())),
+            ["restart smtp"]
         );
     }
 }

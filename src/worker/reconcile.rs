@@ -9,8 +9,13 @@
 //! - Refresh: `entrypoint refresh` in the container; a non-zero exit is a reported failure, the
 //!   container is kept. Restart: `docker restart` (the entrypoint fetches at start).
 //! - Remove: the container only, never its volumes. The `admin` service (the server) is left alone.
-//! - The first pass after the worker starts has no applied version to diff from: running
-//!   containers with an unchanged spec are left as they are (their entrypoint fetched at start).
+//! - A full pass (the first after the worker starts, after the engine came back, after a
+//!   container vanished) reads which bundle each running container holds (its entrypoint's kept
+//!   `ETag`) and brings the stale ones up to date; without an applied version to diff from, a
+//!   container holding the wanted bundle is left alone.
+//!
+//! The loop around passes (the long-poll, the engine's connection and events, backoff) is
+//! `supervise.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,7 +27,7 @@ use super::plan::{self, Action, Existing, Files, Mailboxes, Wanted};
 use super::spec::{Access, ENTRYPOINT_PATH, Spec};
 use crate::client::{Client, Wait};
 use crate::deploy_report::{Outcome, Report};
-use crate::model::service::Service;
+use crate::model::service::{EnvValue, Service};
 
 /// Our entrypoint, copied into every container before its first start.
 pub const ENTRYPOINT: &[u8] = include_bytes!("../../entrypoint/mailu-entrypoint");
@@ -34,8 +39,8 @@ pub const HEALTHY_WITHIN: Duration = Duration::from_secs(120);
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The long-poll's timeout, in seconds (the server's limit is 300).
 pub const POLL_SECONDS: u64 = 60;
-/// Backoff while the server or the engine fails: from the first to the last, doubling.
-pub const BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+/// Where the entrypoint keeps its bundle unless the service sets `MAILU_GIT_STATE`.
+pub const STATE_DIR: &str = "/var/lib/mailu-git";
 
 /// The deploy summary as the worker reads it.
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +90,8 @@ pub struct Options {
     pub project: String,
     /// The server as containers reach it.
     pub server_url_for_containers: String,
+    /// The server's own container, to create when none exists; `None`: never.
+    pub server: Option<super::server::ServerContainer>,
 }
 
 /// What went wrong in one pass (the loop logs it and retries after a backoff).
@@ -171,42 +178,13 @@ pub fn outcome(action: &Action, result: Result<(), String>) -> Outcome {
     }
 }
 
-/// The next backoff after `current`: doubled, at most the last.
-pub fn next_backoff(current: Duration) -> Duration {
-    (current * 2).min(BACKOFF.1)
-}
-
-/// Runs the worker until the process is stopped.
-pub async fn run(options: Options) -> ! {
-    let client = Client::new(&options.url, &options.token);
-    let mut applied: Option<u64> = None;
-    let mut seen: Option<u64> = None;
-    let mut backoff = BACKOFF.0;
-    loop {
-        match pass(&options, &client, seen, applied).await {
-            Ok(number) => {
-                applied = Some(number);
-                seen = Some(number);
-                backoff = BACKOFF.0;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "the worker's pass failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = next_backoff(backoff);
-                // A full pass next time: the engine or the server may have lost track.
-                seen = None;
-            }
-        }
-    }
-}
-
-/// One pass: wait for a version past `seen`, reconcile, report. Returns the version applied.
-pub async fn pass(
-    options: &Options,
+/// `GET /api/v1/deploy`: at once without `seen`, else a long-poll until the deployed version is
+/// not `seen` (or the poll's timeout: the same version again).
+pub async fn poll(
     client: &Client,
     seen: Option<u64>,
     applied: Option<u64>,
-) -> Result<u64, Error> {
+) -> Result<Summary, crate::client::Error> {
     let mut query = format!("deploy?timeout={POLL_SECONDS}");
     if let Some(n) = seen {
         query.push_str(&format!("&since={n}"));
@@ -214,16 +192,45 @@ pub async fn pass(
     if let Some(n) = applied {
         query.push_str(&format!("&from={n}"));
     }
-    let summary: Summary = client.get(&query).await?;
-    if seen == Some(summary.version.number) {
-        // Timed out unchanged.
-        return Ok(summary.version.number);
+    client.get(&query).await
+}
+
+/// Where a service's entrypoint keeps its bundle: `MAILU_GIT_STATE` when the service file sets
+/// it, else the entrypoint's default.
+pub fn state_dir(service: &Service) -> &str {
+    match service.env.get("MAILU_GIT_STATE") {
+        Some(EnvValue::Plain(dir)) if !dir.is_empty() => dir,
+        _ => STATE_DIR,
     }
-    let engine = Engine::connect(&options.project).await?;
-    let have = existing(&engine.ours().await?);
+}
+
+/// One pass: reconcile the engine with `summary` and report. `applied` is the version the
+/// worker applied last (`None`: none since it started). A `full` pass also reads which bundle
+/// each running container holds, so one that missed a version (the worker was down, an action
+/// failed) is brought up to date; `incidents` go into the report.
+pub async fn pass(
+    options: &Options,
+    client: &Client,
+    engine: &Engine,
+    summary: &Summary,
+    applied: Option<u64>,
+    full: bool,
+    incidents: Vec<String>,
+) -> Result<(), Error> {
+    let mut have = existing(&engine.ours().await?);
+    if full {
+        for s in deployable(summary) {
+            if let Some(found) = have.get_mut(&s.name)
+                && found.running
+            {
+                let held = engine.bundle_etag(&found.id, state_dir(&s.service)).await?;
+                found.etag = Some(held);
+            }
+        }
+    }
     let mut specs = BTreeMap::new();
     let mut wanted = BTreeMap::new();
-    for s in deployable(&summary) {
+    for s in deployable(summary) {
         let image = engine.image(&s.service.image, s.service.pull).await?;
         let token: ServiceToken = client
             .post(&format!("service/{}/token", s.name), &(), Wait(false))
@@ -237,16 +244,17 @@ pub async fn pass(
             s.name.clone(),
             Wanted {
                 spec: spec.hash.clone(),
+                etag: s.etag.clone(),
                 files: files(s, applied.is_none()),
                 reload: s.service.reload.clone(),
             },
         );
         specs.insert(s.name.clone(), (spec, s.service.clone()));
     }
-    let actions = plan::plan(&have, &wanted, mailboxes(&summary));
+    let actions = plan::plan(&have, &wanted, mailboxes(summary));
     let mut outcomes = Vec::new();
     for action in &actions {
-        let result = carry_out(&engine, action, &specs).await;
+        let result = carry_out(engine, action, &specs).await;
         if let Err(e) = &result {
             tracing::warn!(service = action.service(), action = action_name(action), error = %e, "a deploy action failed");
         } else {
@@ -258,15 +266,21 @@ pub async fn pass(
         }
         outcomes.push(outcome(action, result));
     }
-    if !outcomes.is_empty() || applied.is_none() {
+    if !outcomes.is_empty() || applied.is_none() || !incidents.is_empty() {
         let report = Report {
             version: summary.version.number,
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            time: now(),
             services: outcomes,
+            incidents,
         };
         let _: Report = client.post("deploy/report", &report, Wait(false)).await?;
     }
-    Ok(summary.version.number)
+    Ok(())
+}
+
+/// The report's clock: RFC 3339, whole seconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Carries one action out; the error text is what the report says.
@@ -472,12 +486,5 @@ mod tests {
         assert_eq!((failed.action.as_str(), failed.ok), ("refresh", false));
         assert_eq!(failed.error.as_deref(), Some("refresh exited with 1"));
         assert!(outcome(&action, Ok(())).error.is_none());
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_bound() {
-        assert_eq!(next_backoff(BACKOFF.0), Duration::from_secs(2));
-        assert_eq!(next_backoff(Duration::from_secs(20)), BACKOFF.1);
-        assert_eq!(next_backoff(BACKOFF.1), BACKOFF.1);
     }
 }

@@ -457,6 +457,98 @@ fn secrets_are_filled_escaped_and_a_value_no_file_can_hold_is_refused() {
 }
 
 #[test]
+fn secret_env_values_travel_in_the_bundle_only_and_their_change_is_named() {
+    let server = start();
+    write(
+        &server,
+        "PATCH",
+        "/settings",
+        json!({"fetchmail": {"enabled": true}}),
+    );
+    write(&server, "POST", "/domain", json!({"name": "env.example"}));
+    write(
+        &server,
+        "POST",
+        "/user",
+        json!({"email": "u@env.example", "raw_password": "a-long-password-1"}),
+    );
+    write(
+        &server,
+        "POST",
+        "/fetch",
+        json!({"email": "u@env.example", "protocol": "imap", "host": "imap.remote.example",
+               "username": "u", "password": "it's \"one\" $HOME"}),
+    );
+    let listed = request("GET", &format!("{}/api/v1/fetch", server.url), ADMIN, None).json();
+    let id = match &listed[0]["id"] {
+        serde_json::Value::Number(n) => n.to_string(),
+        other => other.as_str().unwrap().to_owned(),
+    };
+    write(
+        &server,
+        "PATCH",
+        "/service/smtp",
+        json!({"env": {"RELAY_PASSWORD": {"secret": format!("fetch/{id}")}, "PLAIN": "1"}}),
+    );
+    let token = service_token(&server, "smtp");
+    let (status, headers, body) = get(&bundle_url(&server, "smtp"), &token, &[]);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let first_etag = headers["etag"].clone();
+    let files = entries(&body);
+    let env = &files[".mailu-bundle/env"];
+    assert_eq!(env.0 & 0o777, 0o600, "only root reads it");
+    assert_eq!(
+        env.5, "export RELAY_PASSWORD='it'\\''s \"one\" $HOME'\n",
+        "secret values only, one shell word each"
+    );
+    // The same line, read back by a real shell, gives the value.
+    let shell = std::process::Command::new("sh")
+        .args(["-c", &format!("{}printf %s \"$RELAY_PASSWORD\"", env.5)])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&shell.stdout), "it's \"one\" $HOME");
+
+    // The summary names the secret, never its value.
+    let deploy = |q: &str| {
+        let (status, _, body) = get(&format!("{}/api/v1/deploy{q}", server.url), WORKER, &[]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    let before = deploy("");
+    assert!(!before.to_string().contains("one"), "{before}");
+    let n = before["version"]["number"].as_u64().unwrap();
+
+    // A new value: a new ETag, and the summary from the old version names the env file.
+    write(
+        &server,
+        "PATCH",
+        &format!("/fetch/{id}"),
+        json!({"password": "two"}),
+    );
+    let (_, headers, body) = get(&bundle_url(&server, "smtp"), &token, &[]);
+    assert_ne!(headers["etag"], first_etag);
+    assert_eq!(
+        entries(&body)[".mailu-bundle/env"].5,
+        "export RELAY_PASSWORD='two'\n"
+    );
+    let after = deploy(&format!("?from={n}"));
+    let smtp = after["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "smtp")
+        .unwrap()
+        .clone();
+    assert!(
+        smtp["changed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/.mailu-bundle/env")),
+        "{smtp}"
+    );
+}
+
+#[test]
 fn a_waiting_long_poll_does_not_hold_the_shutdown() {
     let server = start();
     let smtp = service_token(&server, "smtp");

@@ -147,7 +147,7 @@ impl Stack {
         format!("http://{addr}")
     }
 
-    fn wait_healthy(&self) {
+    pub(crate) fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ok = docker(&["port", &self.server, "8080/tcp"]).status.success()
@@ -251,7 +251,7 @@ impl Stack {
 }
 
 /// Whether `url` answers 200 within a second.
-fn healthy(url: &str) -> bool {
+pub(crate) fn healthy(url: &str) -> bool {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

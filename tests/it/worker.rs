@@ -15,9 +15,9 @@ use crate::entrypoint::{Stack, docker, exec, logs};
 use crate::support::{bin, request};
 
 /// The worker process and everything of its project; removed when dropped.
-struct Worker {
-    child: Child,
-    project: String,
+pub(crate) struct Worker {
+    pub(crate) child: Child,
+    pub(crate) project: String,
 }
 
 impl Drop for Worker {
@@ -34,7 +34,7 @@ impl Drop for Worker {
 }
 
 /// Our containers by service: (id, started at, running).
-fn containers(project: &str) -> BTreeMap<String, (String, String, bool)> {
+pub(crate) fn containers(project: &str) -> BTreeMap<String, (String, String, bool)> {
     let label = format!("label=org.mailu-git.project={project}");
     let ids = docker(&["ps", "-aq", "--filter", &label]);
     let mut out = BTreeMap::new();
@@ -54,7 +54,7 @@ fn containers(project: &str) -> BTreeMap<String, (String, String, bool)> {
 }
 
 /// Waits (bounded) until `done` holds, failing with the worker's situation.
-fn wait_for(what: &str, project: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, project: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !done() {
         assert!(
@@ -66,7 +66,7 @@ fn wait_for(what: &str, project: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn status(stack: &Stack) -> serde_json::Value {
+pub(crate) fn status(stack: &Stack) -> serde_json::Value {
     let reply = request(
         "GET",
         &format!("{}/api/v1/status", stack.url()),

@@ -15,8 +15,8 @@ use mailu_git::worker::{Access, Engine, Spec};
 use crate::image;
 
 /// Removes a project's containers, networks and volumes, also when the test fails.
-struct Cleanup {
-    project: String,
+pub(crate) struct Cleanup {
+    pub(crate) project: String,
 }
 
 impl Drop for Cleanup {
@@ -48,7 +48,7 @@ impl Drop for Cleanup {
 /// A stand-in for the bundle-fetching entrypoint: records its arguments, then execs them.
 const ENTRYPOINT: &[u8] = b"#!/bin/sh\nset -eu\n[ \"$1\" = start ] && shift\nprintf '%s\\n' \"$MAILU_GIT_SERVICE\" \"$@\" > /run/entrypoint-ran\nexec \"$@\"\n";
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
