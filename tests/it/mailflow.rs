@@ -409,8 +409,8 @@ fn wait_cold_start(client: &Client) -> Duration {
     let name = |s: &str| format!("{}-{s}", client.project);
     loop {
         let published = ["smtp", "imap"].iter().all(|s| {
-            docker(&["port", &name(s)]).status.success()
-                && !docker(&["port", &name(s)]).stdout.is_empty()
+            let out = docker(&["port", &name(s)]);
+            out.status.success() && !out.stdout.is_empty()
         });
         if published {
             // Unknown recipient: a refusal at RCPT proves postfix runs with its maps built.
