@@ -4,7 +4,8 @@
 Only what the daemons answered is reported (SMTP reply codes, IMAP responses, the certificate a
 port presents); the Rust test decides what is right. Every network operation has a timeout, and
 every wait is bounded. TLS is verified against the stack's certificate (--cafile) and the host
-name it was issued for (--hostname), never turned off.
+name it was issued for (--hostname); only `cert` without --cafile reports what a port presents
+unverified, for the test to compare with the API's certificate before trusting it.
 
   smtp    --port P --tls none|starttls|wrapper [--user U --password W] --sender F --to T [--to T2]
           --subject S [--header 'Name: value']
@@ -16,6 +17,7 @@ name it was issued for (--hostname), never turned off.
 
 import argparse
 import email
+import email.message
 import email.utils
 import hashlib
 import imaplib
@@ -134,7 +136,9 @@ def search(c, args):
         for p in parts:
             if isinstance(p, tuple):
                 m = email.message_from_bytes(p[1])
-                found.append({k.lower(): str(v) for k, v in m.items()})
+                # SEARCH matches a substring; only the exact subject counts.
+                if str(m["Subject"]) == args.subject:
+                    found.append({k.lower(): str(v) for k, v in m.items()})
     return found
 
 
