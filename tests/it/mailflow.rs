@@ -176,14 +176,17 @@ fn delivery_and_submission(stack: &Stack, client: &Client) {
     assert!(r["code"].as_u64().unwrap() >= 500, "{r}");
 }
 
-/// A disabled user cannot log in; a revert to the version before lets them in again.
+/// A disabled user cannot log in but still receives mail (as in Mailu); a revert to the version
+/// before lets them in again, to find it.
 fn disable_and_revert(stack: &Stack, client: &Client) {
     let before = api(stack, "GET", "/version?limit=1", None)[0]["number"].clone();
     let user = format!("/user/{}", ALICE.0);
     api(stack, "PATCH", &user, Some(json!({"enabled": false})));
     client.wait_login(ALICE, false);
+    client.deliver(25, None, OUTSIDE, &[ALICE.0], "while disabled");
     api(stack, "POST", &format!("/version/{before}/revert"), None);
     client.wait_login(ALICE, true);
+    assert_eq!(client.find(ALICE, "while disabled").len(), 1);
 }
 
 /// While deployment is suspended a deleted user still receives mail (the old version is
