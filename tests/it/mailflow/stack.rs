@@ -64,13 +64,13 @@ fn call(stack: &Stack, method: &str, path: &str, body: Option<Value>, wait: bool
     }
 }
 
-/// PUT of a raw file (`mailu-override/<dir>/<file>`).
+/// PUT of a raw file (`mailu-override/<dir>/<file>`), acknowledged (not waiting for the version).
 fn put_raw(stack: &Stack, path: &str, content: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let url = format!("{}/api/v1{path}?wait=true", stack.url());
+    let url = format!("{}/api/v1{path}", stack.url());
     let (status, body) = runtime.block_on(async {
         let r = reqwest::Client::new()
             .put(url)
@@ -96,9 +96,9 @@ const DOVECOT_OVERRIDES: &str = "auth_failure_delay = 0\n";
 /// Configures the stack through the API: settings, services, overrides, domains and users.
 pub(super) fn configure(stack: &Stack, project: &str) {
     // Only smtp and imap, on the test network, their mail ports on free 127.0.0.1 ports, their
-    // volumes named for this test. Health checked every 2 s (with the file's 30 s each container
-    // waits 30 s for its first check: Docker has no earlier first check without a start period),
-    // and 30 failures allowed (the start, pre-start included, takes a few seconds).
+    // volumes named for this test. Health checked every 2 s (Docker runs the first check one
+    // interval after the start: with the file's 30 s each container the worker creates would wait
+    // that long), and 30 failures allowed (the start, pre-start included, takes a few seconds).
     // The writes are acknowledged at once; the last one waits for the version holding them all.
     let api = |stack: &Stack, method: &str, path: &str, body: Option<Value>| {
         call(stack, method, path, body, false)
