@@ -22,6 +22,7 @@ mod entrypoint;
 mod gc;
 mod githttp;
 mod githttp_limits;
+mod mailflow;
 mod mailu_api;
 mod openapi;
 mod render_snapshots;
