@@ -233,6 +233,13 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     ctx.deploy_report = Arc::new(crate::deploy_report::Reports::open(
         data.root().join(crate::deploy_report::FILE),
     ));
+    ctx.backups = Arc::new(api::backup::Backups::new(crate::backup::Sources {
+        root: data.root().to_owned(),
+        secret_key: options
+            .secret_key
+            .clone()
+            .unwrap_or_else(|| data.secret_key()),
+    }));
     tokio::spawn(crate::tls::renew::run(
         versioner.clone(),
         keyring,

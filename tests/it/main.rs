@@ -12,6 +12,7 @@ mod access;
 mod api_domain;
 mod api_overrides;
 mod api_user;
+mod backup;
 mod bundle;
 mod cli_admin;
 mod compose;
