@@ -79,6 +79,8 @@ pub struct Context {
     pub deploy_report: Arc<crate::deploy_report::Reports>,
     /// Backups of the data directory (`GET /api/v1/backup`): where it is, one at a time.
     pub backups: Arc<backup::Backups>,
+    /// What needs an admin's attention (status `attention`, `/metrics`).
+    pub monitor: Arc<crate::monitor::Monitor>,
 }
 
 impl std::fmt::Debug for Context {
@@ -112,6 +114,7 @@ impl Context {
                 root: data_root(&store),
                 secret_key: crate::secret::Keyring::default_path(&data_root(&store)),
             })),
+            monitor: Arc::default(),
             versioner,
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
             recipient: keyring.recipient().into(),

@@ -18,6 +18,7 @@ pub mod gc;
 pub mod githttp;
 pub mod journal;
 pub mod model;
+pub mod monitor;
 pub mod password;
 pub mod render;
 pub mod repack;

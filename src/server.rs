@@ -254,6 +254,15 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         options.git.clone(),
     )?;
     tokio::spawn(crate::gc::schedule::run(ctx.gc.clone(), versioner.clone()));
+    tokio::spawn(crate::monitor::run(
+        ctx.monitor.clone(),
+        crate::monitor::Sources {
+            versioner: versioner.clone(),
+            tls: ctx.tls.clone(),
+            deploy_report: ctx.deploy_report.clone(),
+            data: data.root().to_owned(),
+        },
+    ));
     tokio::spawn(crate::repack::run(
         versioner.clone(),
         data.repo(),

@@ -23,6 +23,7 @@ mod gc;
 mod githttp;
 mod githttp_limits;
 mod mailu_api;
+mod monitor;
 mod openapi;
 mod render_snapshots;
 mod secret;
