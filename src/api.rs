@@ -10,6 +10,7 @@
 pub mod access;
 pub mod alias;
 pub mod alternative;
+pub mod backup;
 pub mod body;
 pub mod bundle;
 pub mod certificate;
@@ -44,7 +45,7 @@ use crate::auth::{RateLimiter, TokenFile};
 use crate::store::Store;
 use crate::versioner::Versioner;
 
-pub use access::{Authenticated, Authorized, Read, Worker, Write};
+pub use access::{Authenticated, Authorized, Read, Requirement, Worker, Write};
 pub use error::Error;
 pub use metrics::Metrics;
 
@@ -76,6 +77,10 @@ pub struct Context {
     pub bundles: Arc<crate::bundle::Bundles>,
     /// The worker's last deploy report (`<data>/deploy-report.json`).
     pub deploy_report: Arc<crate::deploy_report::Reports>,
+    /// Backups of the data directory (`GET /api/v1/backup`): where it is, one at a time.
+    pub backups: Arc<backup::Backups>,
+    /// What needs an admin's attention (status `attention`, `/metrics`).
+    pub monitor: Arc<crate::monitor::Monitor>,
 }
 
 impl std::fmt::Debug for Context {
@@ -103,12 +108,13 @@ impl Context {
                 bundle::CACHE_BYTES,
             )),
             deploy_report: Arc::new(crate::deploy_report::Reports::open(
-                store
-                    .path()
-                    .parent()
-                    .unwrap_or(std::path::Path::new("."))
-                    .join(crate::deploy_report::FILE),
+                data_root(&store).join(crate::deploy_report::FILE),
             )),
+            backups: Arc::new(backup::Backups::new(crate::backup::Sources {
+                root: data_root(&store),
+                secret_key: crate::secret::Keyring::default_path(&data_root(&store)),
+            })),
+            monitor: Arc::default(),
             versioner,
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
             recipient: keyring.recipient().into(),
@@ -121,6 +127,15 @@ impl Context {
     }
 }
 
+/// The data directory holding the store's repository (`<data>/config.git`).
+fn data_root(store: &Store) -> std::path::PathBuf {
+    store
+        .path()
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_owned()
+}
+
 /// The API's routes (`/api/v1/...`) and `/metrics`, with their state applied.
 pub fn router(ctx: Context) -> Router {
     let v1 = Router::new()
@@ -128,6 +143,7 @@ pub fn router(ctx: Context) -> Router {
         .route("/change/{id}", get(write::change))
         .route("/pending", get(write::pending))
         .route("/gc", post(gc::post))
+        .route("/backup", get(backup::get))
         .route("/tag", get(tag::get_all).post(tag::post))
         .route("/tag/{*name}", axum::routing::delete(tag::delete))
         .route("/version", get(version::list))

@@ -21,6 +21,7 @@ use crate::{data_dir, server};
 
 mod access_token;
 mod admin;
+mod backup;
 mod render;
 mod secrets;
 mod versions;
@@ -326,6 +327,11 @@ enum Command {
         #[command(flatten)]
         connection: admin::Connection,
     },
+    /// Back up the whole server (repository, secret key, access-token hashes, journal) as one
+    /// archive: through the API while it runs, or offline with --data (docs/operations.md).
+    Backup(backup::BackupArgs),
+    /// Rebuild a data directory from a backup, on a new host (offline; then `serve --data DIR`).
+    Restore(backup::RestoreArgs),
     Secret {
         #[command(subcommand)]
         command: secrets::SecretCommand,
@@ -428,6 +434,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
         Command::Check { dir } => render::check(&dir),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Hook { name } => Ok(crate::githttp::hook::run(&name)),
         Command::Render { dir, out } => render::render(&dir, out),
         Command::AccessToken { command } => access_token::run(command),

@@ -23,6 +23,8 @@ pub enum Error {
     },
     #[error("the server's answer to {url} is not what this client expects")]
     Decode { url: String, source: reqwest::Error },
+    #[error("cannot write the answer of {url}: {source}")]
+    Write { url: String, source: std::io::Error },
 }
 
 /// The field errors as indented lines, leaving out one the message already is (the server's message
@@ -106,6 +108,30 @@ impl Client {
             .await
             .map_err(|source| Error::Decode { url, source })?;
         Ok(bytes.to_vec())
+    }
+
+    /// `GET /api/v1/<path>` of a large file, streamed into `out` as it arrives (a backup: never
+    /// held in memory). Returns the byte count and the response's headers.
+    pub async fn download(
+        &self,
+        path: &str,
+        out: &mut impl std::io::Write,
+    ) -> Result<(u64, reqwest::header::HeaderMap), Error> {
+        let (url, request) = self.request(reqwest::Method::GET, path, Wait(false));
+        let mut response = Self::checked(&url, request).await?;
+        let headers = response.headers().clone();
+        let mut bytes = 0;
+        while let Some(chunk) = response.chunk().await.map_err(|source| Error::Decode {
+            url: url.clone(),
+            source,
+        })? {
+            out.write_all(&chunk).map_err(|source| Error::Write {
+                url: url.clone(),
+                source,
+            })?;
+            bytes += chunk.len() as u64;
+        }
+        Ok((bytes, headers))
     }
 
     /// `PUT /api/v1/<path>` with `body` as raw bytes (`application/octet-stream`), not JSON: an

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod bundle;
 pub mod checkout;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod gc;
 pub mod githttp;
 pub mod journal;
 pub mod model;
+pub mod monitor;
 pub mod password;
 pub mod render;
 pub mod repack;

@@ -233,6 +233,13 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     ctx.deploy_report = Arc::new(crate::deploy_report::Reports::open(
         data.root().join(crate::deploy_report::FILE),
     ));
+    ctx.backups = Arc::new(api::backup::Backups::new(crate::backup::Sources {
+        root: data.root().to_owned(),
+        secret_key: options
+            .secret_key
+            .clone()
+            .unwrap_or_else(|| data.secret_key()),
+    }));
     tokio::spawn(crate::tls::renew::run(
         versioner.clone(),
         keyring,
@@ -247,6 +254,15 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         options.git.clone(),
     )?;
     tokio::spawn(crate::gc::schedule::run(ctx.gc.clone(), versioner.clone()));
+    tokio::spawn(crate::monitor::run(
+        ctx.monitor.clone(),
+        crate::monitor::Sources {
+            versioner: versioner.clone(),
+            tls: ctx.tls.clone(),
+            deploy_report: ctx.deploy_report.clone(),
+            data: data.root().to_owned(),
+        },
+    ));
     tokio::spawn(crate::repack::run(
         versioner.clone(),
         data.repo(),

@@ -81,6 +81,9 @@ pub enum Error {
     /// The deploy report could not be written (a disk error).
     #[error(transparent)]
     DeployReport(crate::deploy_report::Error),
+    /// A backup could not be staged (a disk error); the log has the details.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::Error),
 }
 
 impl From<crate::deploy_report::Error> for Error {
@@ -186,7 +189,8 @@ impl Error {
             | Error::Versioner(_)
             | Error::Gc(_)
             | Error::Edit(_)
-            | Error::DeployReport(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | Error::DeployReport(_)
+            | Error::Backup(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

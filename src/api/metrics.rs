@@ -184,6 +184,7 @@ pub async fn render(State(ctx): State<Context>) -> Response {
     let mut text = ctx.metrics.render(version);
     write_path(&mut text, &ctx.versioner.metrics(), &ctx.versioner.health());
     text.push_str(&tls);
+    text.push_str(&ctx.monitor.metrics());
     let store = ctx.store.clone();
     match tokio::task::spawn_blocking(move || crate::versions::refs_status(&store)).await {
         Ok(Ok(refs)) => deployment(&mut text, &refs),

@@ -20,8 +20,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
-    alias, alternative, bundle, certificate, domain, fetch, gc, overrides, relay, secret, service,
-    settings, tag, token, user, version, write,
+    alias, alternative, backup, bundle, certificate, domain, fetch, gc, overrides, relay, secret,
+    service, settings, tag, token, user, version, write,
 };
 
 pub use super::error::Body as ErrorBody;
@@ -184,6 +184,7 @@ pub struct PageQuery {
         relay::patch,
         relay::delete,
         gc::post,
+        backup::get,
         tag::get_all,
         tag::post,
         tag::delete,

@@ -273,5 +273,6 @@ pub async fn status(
         crate::tls::status::current(&ctx.versioner.state(), &ctx.tls, crate::tls::now());
     status.cleanup = ctx.gc.last();
     status.deploy = ctx.deploy_report.last();
+    status.attention = ctx.monitor.current();
     Ok(Json(status))
 }

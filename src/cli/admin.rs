@@ -138,6 +138,15 @@ impl Session {
         self.runtime.block_on(self.client.get_bytes(path))
     }
 
+    /// GETs a large file into `out` as it arrives; its size and the answer's headers.
+    pub fn download(
+        &self,
+        path: &str,
+        out: &mut impl Write,
+    ) -> Result<(u64, reqwest::header::HeaderMap), client::Error> {
+        self.runtime.block_on(self.client.download(path, out))
+    }
+
     /// PUTs a file's bytes as they are, and prints the receipt.
     pub fn put_bytes(&self, path: &str, body: Vec<u8>) -> anyhow::Result<ExitCode> {
         let answer = self

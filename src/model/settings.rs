@@ -1,5 +1,5 @@
 //! [`Settings`]: the typed form of `mailu.toml`, the global settings Mailu keeps in `mailu.env`,
-//! grouped in tables, plus mailu-git's own `[debounce]` and `[history]`.
+//! grouped in tables, plus mailu-git's own `[debounce]`, `[history]` and `[monitoring]`.
 //!
 //! Every key has Mailu's default (the value a fresh Mailu install gets) and a one-line doc that
 //! `config-repo-template/mailu.toml` repeats. `docs/settings.md` maps every Mailu setting to a key
@@ -8,12 +8,14 @@
 //! these settings (methods on [`Settings`]), and rules that need other files (the loader's job).
 
 pub mod mail;
+pub mod monitoring;
 pub mod network;
 pub mod operation;
 pub mod value;
 pub mod web;
 
 pub use mail::{Compression, Mail, Mailbox, Outbound, OutboundTlsLevel};
+pub use monitoring::Monitoring;
 pub use network::{Auth, Network, ProxyProtocol};
 pub use operation::{
     Antispam, AntivirusAction, Debounce, Dkim, Dmarc, Fetchmail, History, LogLevel, System, Welcome,
@@ -65,6 +67,8 @@ pub struct Settings {
     pub debounce: Debounce,
     #[serde(default)]
     pub history: History,
+    #[serde(default)]
+    pub monitoring: Monitoring,
 }
 
 impl Default for Settings {
@@ -87,6 +91,7 @@ impl Default for Settings {
             system: System::default(),
             debounce: Debounce::default(),
             history: History::default(),
+            monitoring: Monitoring::default(),
         }
     }
 }
@@ -117,6 +122,7 @@ impl FileType for Settings {
         self.system.validate(problems);
         self.debounce.validate(problems);
         self.history.validate(problems);
+        self.monitoring.validate(problems);
         // Rules across groups of this one file.
         check(
             problems,

@@ -131,6 +131,27 @@ impl Versioner {
     }
 }
 
+impl Versioner {
+    /// Runs `f` with writers and commits held off, WITHOUT committing what is pending first: main,
+    /// the hold and the journal stay exactly as they are, a state a restart recovers (the journal's
+    /// records are replayed on main). For copying the data directory (a backup), which must not
+    /// wait for a quiet moment: [`Versioner::exclusive`] gives up while writes keep arriving.
+    pub async fn frozen<F, Fut, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let inner = &self.inner;
+        // The same order as `exclusive`: the batch lock, then the writer lock.
+        let committing = inner.committing.lock().await;
+        let writer = inner.writer.lock().await;
+        let out = f().await;
+        drop(writer);
+        drop(committing);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{alias, fixture, open, p};

@@ -32,6 +32,9 @@ pub struct Status {
     /// The worker's last deploy report (absent before the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<crate::deploy_report::Report>,
+    /// What needs an admin's attention now (`crate::monitor`; empty offline).
+    #[serde(default)]
+    pub attention: Vec<crate::monitor::Alert>,
 }
 
 /// Main's newest version.
@@ -150,5 +153,6 @@ pub async fn status(versioner: &Versioner) -> Result<Status, Error> {
         certificate: None,
         cleanup: None,
         deploy: None,
+        attention: Vec::new(),
     })
 }

@@ -13,6 +13,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/change/{id}", &["get"]),
     ("/api/v1/pending", &["get"]),
     ("/api/v1/gc", &["post"]),
+    ("/api/v1/backup", &["get"]),
     ("/api/v1/tag", &["get", "post"]),
     ("/api/v1/tag/{name}", &["delete"]),
     ("/api/v1/version", &["get"]),

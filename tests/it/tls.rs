@@ -69,12 +69,12 @@ fn wait_for(server: &TestServer, token: &str, what: &str, done: impl Fn(&Value) 
 }
 
 /// A certificate and key made with rcgen: a CA, and a leaf it signs.
-struct Made {
-    cert: String,
-    key: String,
+pub(crate) struct Made {
+    pub(crate) cert: String,
+    pub(crate) key: String,
 }
 
-fn ca() -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
+pub(crate) fn ca() -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -85,7 +85,7 @@ fn ca() -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
     (rcgen::Issuer::new(params, key), cert.pem())
 }
 
-fn leaf(
+pub(crate) fn leaf(
     issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
     names: &[&str],
     from_days: i64,
