@@ -60,7 +60,10 @@ fn a_worker_without_its_engine_is_an_alert_until_it_reports_again() {
         ..Inputs::default()
     });
     assert_eq!(found.len(), 1);
-    assert_eq!((found[0].0, found[0].1.as_str()), (Kind::DeployFailed, "worker"));
+    assert_eq!(
+        (found[0].0, found[0].1.as_str()),
+        (Kind::DeployFailed, "worker")
+    );
     assert!(found[0].2.contains("connection refused"), "{}", found[0].2);
     // Back: the report of the pass after the reconnect has its actions, all fine.
     let back = Report {
