@@ -1,8 +1,8 @@
 //! The central server's wiring (`mailu-git serve`): opens the data directory, creates the repository
 //! from the template on first start, bootstraps the access tokens, and serves HTTP: `/healthz`, the
-//! REST API and `/metrics` (`api`), git over HTTP, bundles, and the background tasks (certificate
-//! renewal, repack, cleanup). `first_start.rs`: the repository and what start adds to an old one;
-//! `tokens.rs`: the access tokens at start.
+//! REST API and `/metrics` (`api`), git over HTTP, the web admin (`web`), bundles, and the
+//! background tasks (certificate renewal, repack, cleanup). `first_start.rs`: the repository and
+//! what start adds to an old one; `tokens.rs`: the access tokens at start.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -262,6 +262,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         .with_state(state)
         .merge(api::router(ctx.clone()))
         .merge(githttp::router(git))
+        .merge(crate::web::router())
         .layer(axum::middleware::from_fn_with_state(
             ctx.metrics.clone(),
             api::metrics::track,

@@ -1,0 +1,565 @@
+//! The web admin in a real browser: headless Chromium driven through chromedriver (Debian's
+//! packages) by thirtyfour, against the real server on 127.0.0.1. Sign-in (a wrong token first),
+//! domains, users and aliases created through the forms, a validation error at its field, the new
+//! version in the history with its diff, revert, suspend and resume, an override edited; labels and
+//! the Tab order on every page; a 412 and the server going away with the form kept; screenshots of
+//! every page at desktop and phone width (under `CARGO_TARGET_TMPDIR/admin-ui/`).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use thirtyfour::prelude::*;
+
+use crate::support::{TestServer, have_tool, request};
+
+const TOKEN: &str = "admin-ui-test-token-0123456789";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Every page of the application, as its route and the heading it shows.
+const PAGES: &[(&str, &str)] = &[
+    ("dashboard", "Dashboard"),
+    ("domains", "Domains"),
+    ("domains/new", "New domain"),
+    ("domains/edit/example.com", "Domain example.com"),
+    ("alternatives", "Alternative domains"),
+    ("alternatives/new", "New alternative"),
+    ("relays", "Relayed domains"),
+    ("relays/new", "New relay"),
+    ("users", "Users"),
+    ("users/new", "New user"),
+    ("users/edit/alice%40example.com", "User alice@example.com"),
+    ("aliases", "Aliases"),
+    ("aliases/new", "New alias"),
+    ("managers", "Domain managers"),
+    ("tokens", "User tokens"),
+    ("tokens/new", "New token"),
+    ("fetches", "Fetched accounts"),
+    ("fetches/new", "New fetched account"),
+    ("settings", "Settings"),
+    ("services", "Services"),
+    ("services/smtp", "Service smtp"),
+    ("overrides/override/smtp", "Overrides"),
+    ("overrides/override/smtp?new=1", "New override file"),
+    ("history", "History"),
+];
+
+/// Whether the browser and its driver are installed (required under `MAILU_GIT_REQUIRE_ALL=1`).
+fn have_browser() -> bool {
+    have_tool(CHROMEDRIVER) && have_tool(CHROMIUM)
+}
+
+/// A headless Chromium session through our own chromedriver process (killed by pid on drop).
+struct Browser {
+    driver: Option<WebDriver>,
+    chromedriver: Child,
+    base: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start(server_url: &str) -> Browser {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let chromedriver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(CHROMIUM).unwrap();
+        for arg in [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-dev-shm-usage",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1280,900",
+        ] {
+            caps.add_arg(arg).unwrap();
+        }
+        caps.add_arg(&format!("--user-data-dir={}", profile.path().display()))
+            .unwrap();
+        let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
+            .await
+            .expect("a browser session");
+        Browser {
+            driver: Some(driver),
+            chromedriver,
+            base: format!("{server_url}/admin/"),
+            _profile: profile,
+        }
+    }
+
+    fn d(&self) -> &WebDriver {
+        self.driver.as_ref().unwrap()
+    }
+
+    async fn quit(mut self) {
+        if let Some(driver) = self.driver.take() {
+            driver.quit().await.unwrap();
+        }
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.d()
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
+            .json()
+            .clone()
+    }
+
+    /// Waits (bounded) until the JS expression is truthy; panics naming what was awaited, with the
+    /// page's text.
+    async fn wait(&self, expr: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.js(&format!("return !!({expr});")).await == json!(true) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let text = self.js("return document.body.innerText;").await;
+                panic!("timed out waiting for {what} ({expr}); the page shows:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Goes to a route and waits for its heading.
+    async fn open(&self, route: &str, heading: &str) {
+        self.d()
+            .goto(format!("{}#/{route}", self.base))
+            .await
+            .unwrap();
+        self.wait_heading(heading).await;
+    }
+
+    async fn wait_heading(&self, heading: &str) {
+        let h = serde_json::to_string(heading).unwrap();
+        self.wait(
+            &format!("document.querySelector('main h1') && document.querySelector('main h1').textContent === {h}"),
+            &format!("the heading {heading}"),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.d().find(By::Css(css)).await.unwrap();
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.d().find(By::Css(css)).await.unwrap().click().await.unwrap();
+    }
+
+    /// The error line of the field named `name`.
+    async fn field_error(&self, name: &str) -> String {
+        let v = self
+            .js(&format!(
+                "const i = document.querySelector('main [name=\"{name}\"]'); \
+                 return i ? i.closest('.field').querySelector('.field-error').textContent : null;"
+            ))
+            .await;
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn value(&self, name: &str) -> String {
+        self.js(&format!(
+            "return document.querySelector('main [name=\"{name}\"]').value;"
+        ))
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+    }
+
+    async fn notice(&self) -> String {
+        self.js("return document.getElementById('notice').textContent;")
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits until the notice says which version the last change became; returns its number.
+    async fn became_version(&self) -> u64 {
+        self.wait(
+            "document.querySelector('#notice [data-version]')",
+            "the version the change became",
+        )
+        .await;
+        self.js("return Number(document.querySelector('#notice [data-version]').dataset.version);")
+            .await
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Confirms the open confirmation dialog.
+    async fn confirm(&self) {
+        self.wait(
+            "document.getElementById('confirm').open",
+            "the confirmation",
+        )
+        .await;
+        self.click("#confirm-ok").await;
+    }
+
+    async fn sign_in(&self) {
+        self.d().goto(self.base.clone()).await.unwrap();
+        self.wait_heading("Sign in").await;
+        self.type_into("main [name=token]", TOKEN).await;
+        self.click("main button[type=submit]").await;
+        self.wait_heading("Dashboard").await;
+    }
+
+    /// Saves a screenshot of the current page at desktop and phone width.
+    async fn screenshots(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-ui");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (size, w, h) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+            self.d().set_window_rect(0, 0, w, h).await.unwrap();
+            // Layout settles on the next frame; the screenshot is of what a person would see.
+            self.js("return new Promise((r) => requestAnimationFrame(() => r(true)));")
+                .await;
+            let png = self.d().screenshot_as_png().await.unwrap();
+            std::fs::write(dir.join(format!("{name}-{size}.png")), png).unwrap();
+        }
+        self.d().set_window_rect(0, 0, 1280, 900).await.unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
+    }
+}
+
+fn server() -> TestServer {
+    TestServer::start_env(&[("MAILU_GIT_ADMIN_TOKEN", TOKEN)])
+}
+
+/// A request to the API from a test that runs inside the browser's runtime.
+async fn call(url: String, method: &'static str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let full = format!("{url}/api/v1/{path}");
+    tokio::task::spawn_blocking(move || {
+        let r = request(method, &full, TOKEN, body);
+        (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
+    })
+    .await
+    .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn an_admin_manages_mail_and_versions_through_the_forms() {
+    if !have_browser() {
+        return;
+    }
+    let server = server();
+    runtime().block_on(async {
+        let b = Browser::start(&server.url).await;
+        let url = server.url.clone();
+
+        // `/` leads to the application, which asks for a token; a wrong one is refused clearly and
+        // stays in the field.
+        b.d().goto(format!("{url}/")).await.unwrap();
+        b.wait_heading("Sign in").await;
+        assert!(b.d().current_url().await.unwrap().as_str().ends_with("/admin/#/signin")
+            || b.d().current_url().await.unwrap().path() == "/admin/");
+        b.type_into("main [name=token]", "mgit_wrong-token-0000000000").await;
+        b.click("main button[type=submit]").await;
+        b.wait("document.querySelector('main .field-error').textContent !== ''", "the refusal")
+            .await;
+        assert!(b.field_error("token").await.contains("not accepted"));
+        assert_eq!(b.value("token").await, "mgit_wrong-token-0000000000");
+        b.screenshots("signin-wrong-token").await;
+        b.sign_in().await;
+
+        // A domain: first a bad name, refused at its field, then a good one; the comment holds
+        // markup, which must stay text.
+        b.open("domains/new", "New domain").await;
+        b.type_into("main [name=name]", "not a domain!").await;
+        b.click("main button[type=submit]").await;
+        b.wait("document.querySelector('main [aria-invalid=true]')", "a field error").await;
+        assert!(!b.field_error("name").await.is_empty());
+        assert_eq!(b.value("name").await, "not a domain!");
+        b.screenshots("domain-field-error").await;
+        b.type_into("main [name=name]", "example.com").await;
+        b.type_into("main [name=comment]", "<img src=x id=injected>").await;
+        b.click("main button[type=submit]").await;
+        b.wait_heading("Domains").await;
+        assert!(b.notice().await.contains("Saved"), "{}", b.notice().await);
+        b.became_version().await;
+        b.wait("document.querySelector('main td') && document.querySelector('main tbody').textContent.includes('<img src=x id=injected>')",
+            "the comment shown as text").await;
+        assert_eq!(b.js("return document.getElementById('injected') === null;").await, json!(true));
+
+        // A user and an alias; the alias first with a destination that does not exist.
+        b.open("users/new", "New user").await;
+        b.type_into("main [name=email]", "alice@example.com").await;
+        b.type_into("main [name=raw_password]", "correct horse battery").await;
+        b.type_into("main [name=displayed_name]", "Alice").await;
+        b.click("main button[type=submit]").await;
+        b.wait_heading("Users").await;
+        b.became_version().await;
+        b.open("aliases/new", "New alias").await;
+        b.type_into("main [name=email]", "info@example.com").await;
+        b.type_into("main [name=destination]", "nobody@example.com").await;
+        b.click("main button[type=submit]").await;
+        b.wait("document.querySelector('main [aria-invalid=true]')", "a field error").await;
+        assert!(b.field_error("destination").await.contains("destination.0"));
+        b.type_into("main [name=destination]", "alice@example.com").await;
+        b.click("main button[type=submit]").await;
+        b.wait_heading("Aliases").await;
+        let alias_version = b.became_version().await;
+        let (status, alias) = call(url.clone(), "GET", "alias/info@example.com", None).await;
+        assert_eq!(status, 200, "{alias}");
+        assert_eq!(alias["destination"], json!(["alice@example.com"]));
+
+        // The history shows the alias's version; its diff names the alias's file.
+        b.open("history", "History").await;
+        b.wait("document.querySelector('main tbody').textContent.includes('info@example.com')",
+            "the alias's version in the history").await;
+        // The newest version is marked as main and deployed.
+        assert_eq!(
+            b.js("return [...document.querySelectorAll('main tbody tr:first-child .tag')].map((t) => t.textContent);").await,
+            json!(["main", "deployed"])
+        );
+        b.click(&format!("main a[aria-label='Diff of version {alias_version}']")).await;
+        b.wait("document.querySelector('main h1').textContent.startsWith('Diff')", "the diff").await;
+        b.wait("document.querySelector('main').textContent.includes('aliases/info')",
+            "the alias file in the diff").await;
+        b.wait("document.querySelector('main .diff-add')", "an added line").await;
+        b.screenshots("diff").await;
+
+        // Revert to the version before the alias, confirmed: the alias is gone.
+        b.open("history", "History").await;
+        b.click(&format!("main button[aria-label='Revert to version {}']", alias_version - 1)).await;
+        b.confirm().await;
+        b.wait("document.getElementById('notice').textContent.includes('Reverted')", "the revert").await;
+        let (status, _) = call(url.clone(), "GET", "alias/info@example.com", None).await;
+        assert_eq!(status, 404);
+
+        // Suspend (confirmed) and resume.
+        b.open("history", "History").await;
+        b.d().find(By::XPath("//main//button[text()='Suspend deployment']")).await.unwrap()
+            .click().await.unwrap();
+        b.confirm().await;
+        b.wait("[...document.querySelectorAll('main button')].some((x) => x.textContent === 'Resume deployment')",
+            "the resume button").await;
+        let (_, status) = call(url.clone(), "GET", "status", None).await;
+        assert_eq!(status["deployed"]["held"], true, "{status}");
+        b.screenshots("history-suspended").await;
+        b.d().find(By::XPath("//main//button[text()='Resume deployment']")).await.unwrap()
+            .click().await.unwrap();
+        b.wait("[...document.querySelectorAll('main button')].some((x) => x.textContent === 'Suspend deployment')",
+            "the suspend button").await;
+        let (_, status) = call(url.clone(), "GET", "status", None).await;
+        assert_eq!(status["deployed"]["held"], false, "{status}");
+
+        // An override: created, then edited.
+        b.open("overrides/override/smtp?new=1", "New override file").await;
+        b.type_into("main [name=path]", "/etc/postfix/header_checks").await;
+        b.type_into("main [name=body]", "/^X-One:/ IGNORE\n").await;
+        b.click("main button[type=submit]").await;
+        b.wait_heading("File /etc/postfix/header_checks").await;
+        b.type_into("main [name=body]", "/^X-Two:/ IGNORE\n").await;
+        b.js("document.getElementById('notice').replaceChildren(); return true;").await;
+        b.click("main button[type=submit]").await;
+        b.wait("document.getElementById('notice').textContent.includes('Saved')", "the save").await;
+        let file = tokio::task::spawn_blocking({
+            let full = format!("{url}/api/v1/override/smtp/etc/postfix/header_checks");
+            move || request("GET", &full, TOKEN, None).body
+        })
+        .await
+        .unwrap();
+        assert_eq!(file, "/^X-Two:/ IGNORE\n");
+
+        // Search in a list.
+        b.open("users", "Users").await;
+        b.type_into("main [name=q]", "zzz").await;
+        b.click("main form[role=search] button").await;
+        b.wait("document.querySelector('main .pager').textContent.includes('No matches')", "no match").await;
+        b.type_into("main [name=q]", "ALICE").await;
+        b.click("main form[role=search] button").await;
+        b.wait("document.querySelector('main .pager').textContent.includes('1–1 of 1')", "one match").await;
+
+        // Every page, at desktop and phone width, with no value shown as a JS artefact.
+        for (route, heading) in PAGES {
+            b.open(route, heading).await;
+            let text = b.js("return document.querySelector('main').innerText;").await;
+            let text = text.as_str().unwrap();
+            assert!(!text.contains("[object") && !text.contains("undefined") && !text.contains("NaN"),
+                "{route} shows a JS artefact:\n{text}");
+            let name = route.replace(['/', '?', '=', '%'], "-");
+            b.screenshots(&name).await;
+        }
+        b.quit().await;
+    });
+}
+
+#[test]
+fn every_input_has_a_label_and_tab_reaches_every_control() {
+    if !have_browser() {
+        return;
+    }
+    let server = server();
+    runtime().block_on(async {
+        let url = server.url.clone();
+        for (path, body) in [
+            ("domain", json!({"name": "example.com"})),
+            ("user", json!({"email": "alice@example.com", "raw_password": "correct horse battery"})),
+        ] {
+            let (status, reply) = call(url.clone(), "POST", path, Some(body)).await;
+            assert_eq!(status, 200, "{reply}");
+        }
+        let b = Browser::start(&url).await;
+        b.d().goto(b.base.clone()).await.unwrap();
+        b.wait_heading("Sign in").await;
+        check_page(&b, "signin").await;
+        b.sign_in().await;
+        for (route, heading) in PAGES {
+            b.open(route, heading).await;
+            check_page(&b, route).await;
+        }
+        b.quit().await;
+    });
+}
+
+/// Every input, select and textarea has a label; pressing Tab from the top of the page reaches
+/// every visible, enabled control.
+async fn check_page(b: &Browser, route: &str) {
+    let unlabelled = b
+        .js("return [...document.querySelectorAll('input, select, textarea')]
+                .filter((e) => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+                .map((e) => e.outerHTML);")
+        .await;
+    assert_eq!(unlabelled, json!([]), "inputs without a label on {route}");
+    let count = b
+        .js("const all = [...document.querySelectorAll('a[href], button, input, select, textarea')]
+                .filter((e) => !e.disabled && e.getClientRects().length > 0 && !e.closest('dialog'));
+             all.forEach((e, i) => e.dataset.tab = String(i));
+             document.activeElement && document.activeElement.blur();
+             window.scrollTo(0, 0);
+             return all.length;")
+        .await
+        .as_u64()
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    // Date inputs have one stop per part: more presses than controls, until every one was seen.
+    for _ in 0..count * 3 + 10 {
+        if seen.len() as u64 == count {
+            break;
+        }
+        b.d()
+            .action_chain()
+            .send_keys(Key::Tab)
+            .perform()
+            .await
+            .unwrap();
+        if let Some(i) = b
+            .js("return document.activeElement.dataset.tab || null;")
+            .await
+            .as_str()
+        {
+            seen.insert(i.parse::<u64>().unwrap());
+        }
+    }
+    let missed: Vec<Value> = {
+        let mut missed = Vec::new();
+        for i in (0..count).filter(|i| !seen.contains(i)) {
+            missed.push(
+                b.js(&format!(
+                    "return document.querySelector('[data-tab=\"{i}\"]').outerHTML;"
+                ))
+                .await,
+            );
+        }
+        missed
+    };
+    assert!(missed.is_empty(), "Tab does not reach these controls on {route}: {missed:?}");
+}
+
+#[test]
+fn a_concurrent_change_and_a_stopped_server_are_shown_and_the_form_is_kept() {
+    if !have_browser() {
+        return;
+    }
+    let server = server();
+    let url = server.url.clone();
+    let rt = runtime();
+    let b = rt.block_on(async {
+        let (status, reply) =
+            call(url.clone(), "POST", "domain", Some(json!({"name": "example.com"}))).await;
+        assert_eq!(status, 200, "{reply}");
+        let b = Browser::start(&url).await;
+        // The answer of the server names its security policy.
+        let headers = tokio::task::spawn_blocking({
+            let u = format!("{url}/admin/");
+            move || request("GET", &u, "", None).headers
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            headers["content-security-policy"].to_str().unwrap(),
+            "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        );
+        b.sign_in().await;
+        b.open("domains/edit/example.com", "Domain example.com").await;
+        // Someone else changes the domain after the page read it.
+        let (status, reply) = call(
+            url.clone(),
+            "PATCH",
+            "domain/example.com",
+            Some(json!({"comment": "changed elsewhere"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+        b.type_into("main [name=comment]", "my comment").await;
+        b.click("main button[type=submit]").await;
+        b.wait("document.querySelector('main .form-error').textContent.includes('412')", "the 412")
+            .await;
+        assert_eq!(b.value("comment").await, "my comment");
+        b.screenshots("domain-412").await;
+        let (_, domain) = call(url.clone(), "GET", "domain/example.com", None).await;
+        assert_eq!(domain["comment"], "changed elsewhere", "nothing was overwritten");
+        b
+    });
+    // The server goes away while the page is open.
+    assert!(server.stop().success());
+    rt.block_on(async {
+        b.type_into("main [name=comment]", "typed while it was down").await;
+        b.click("main button[type=submit]").await;
+        b.wait("document.querySelector('main .form-error').textContent.includes('cannot be reached')",
+            "the unreachable server").await;
+        assert_eq!(b.value("comment").await, "typed while it was down");
+        b.screenshots("server-gone").await;
+        b.quit().await;
+    });
+}
