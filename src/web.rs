@@ -96,7 +96,10 @@ mod tests {
             assert!(!text.contains("innerHTML"), "{name} uses innerHTML");
             for import in text.lines().filter_map(|l| l.split("from './").nth(1)) {
                 let target = import.split('\'').next().unwrap();
-                assert!(Files::get(target).is_some(), "{name} imports missing {target}");
+                assert!(
+                    Files::get(target).is_some(),
+                    "{name} imports missing {target}"
+                );
             }
         }
         assert_eq!(file("nope.js").status(), StatusCode::NOT_FOUND);

@@ -2,7 +2,7 @@
 // token of this tab (sessionStorage: it is gone when the tab closes). Every failure becomes an
 // ApiError whose message is a readable sentence; `errors` maps fields to problems (400s).
 
-import { notice } from './dom.js';
+import { el, notice } from './dom.js';
 
 const KEY = 'mailu-git-token';
 
@@ -26,8 +26,8 @@ export class ApiError extends Error {
 // What a status means for the person in front of the page, when the server's message is not enough.
 function explain(status, message) {
   switch (status) {
-    case 0: return 'The server cannot be reached (it may be stopped or restarting). Nothing was sent '
-      + 'to it; what you typed is still here. Try again in a moment.';
+    case 0: return 'The server cannot be reached (it may be stopped or restarting), so nothing is '
+      + 'confirmed as saved; what you typed is still here. Try again in a moment.';
     case 401: return 'You are not signed in. Sign in with an access token.';
     case 403: return message === 'Invalid API token'
       ? 'The server did not accept this access token (it is wrong or was revoked). Sign in again.'
@@ -102,14 +102,17 @@ export async function tracked(reply, what) {
     const pending = await api('pending');
     due = pending.data.due_in_ms;
   } catch { /* the notice below still says it is saved */ }
-  const p = notice(`Saved: ${message}. Will deploy in ${due === null || due === undefined ? 'a few'
-    : Math.max(1, Math.ceil(due / 1000))} s.`, 'ok');
+  const p = notice('', 'ok');
+  // The sentence that changes once the version exists; callers may append to `p` (a new token).
+  const line = el('span', {}, `Saved: ${message}. Will deploy in ${due === null || due === undefined
+    ? 'a few' : Math.max(1, Math.ceil(due / 1000))} s.`);
+  p.append(line);
   window.dispatchEvent(new Event('mailu-git-changed'));
-  followChange(data.change, message, p);
+  followChange(data.change, message, p, line);
   return p;
 }
 
-async function followChange(id, message, p) {
+async function followChange(id, message, p, line) {
   for (let i = 0; i < 90; i += 1) {
     await new Promise((r) => setTimeout(r, 1000));
     let change;
@@ -126,7 +129,7 @@ async function followChange(id, message, p) {
           deployed = ` Deployment is suspended (held at version ${status.deployed.version}): it is not deployed yet.`;
         }
       } catch { /* the version is still worth showing */ }
-      p.textContent = `Saved: ${message}. It became version ${change.version}.${deployed}`;
+      line.textContent = `Saved: ${message}. It became version ${change.version}.${deployed}`;
       p.dataset.version = String(change.version);
       window.dispatchEvent(new Event('mailu-git-changed'));
       return;

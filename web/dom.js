@@ -160,7 +160,7 @@ export function form(specs, values, { submitLabel = 'Save', onSubmit, extraButto
       let first = null;
       for (const [key, message] of Object.entries((err && err.errors) || {})) {
         const target = fields.find((f) => f.spec.name === key)
-          || fields.find((f) => key.startsWith(`${f.spec.name}.`));
+          || fields.find((f) => key.startsWith(`${f.spec.name}.`) || key.startsWith(`${f.spec.name}[`));
         if (target) {
           const suffix = key === target.spec.name ? '' : ` (${key})`;
           target.setError(`${message}${suffix}`);

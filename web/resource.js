@@ -89,7 +89,7 @@ async function createView(spec) {
         formApi.showError(null);
         const p = await tracked(reply, `${spec.noun} created`);
         if (spec.afterCreate) spec.afterCreate(reply, p);
-        if (!spec.stayAfterCreate) location.hash = `#/${spec.route}`;
+        location.hash = `#/${spec.route}`;
       } catch (err) {
         formApi.showError(err);
       }

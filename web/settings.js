@@ -12,7 +12,7 @@ function showErrors(jf, box, err) {
   let first = null;
   for (const [key, message] of Object.entries((err && err.errors) || {})) {
     const target = jf.fields.find((f) => f.spec.name === key)
-      || jf.fields.find((f) => key.startsWith(`${f.spec.name}.`));
+      || jf.fields.find((f) => key.startsWith(`${f.spec.name}.`) || key.startsWith(`${f.spec.name}[`));
     if (target) {
       target.setError(message);
       first = first || target;

@@ -7,7 +7,6 @@ import { resourcePage } from './resource.js';
 const spec = {
   title: 'User tokens', route: 'tokens', noun: 'token', plural: 'tokens', path: 'token', key: 'id',
   intro: "App passwords of users' mail clients. The token is shown once, when it is created.",
-  stayAfterCreate: true,
   columns: [
     { label: 'Id', value: (t) => t.id },
     { label: 'User', value: (t) => t.email },

@@ -167,7 +167,29 @@ impl Browser {
     }
 
     async fn click(&self, css: &str) {
-        self.d().find(By::Css(css)).await.unwrap().click().await.unwrap();
+        self.click_by(By::Css(css)).await;
+    }
+
+    /// Clicks an element; a page that re-renders between the find and the click (a stale element)
+    /// is retried, a bounded number of times.
+    async fn click_by(&self, by: By) {
+        let mut last = None;
+        for _ in 0..50 {
+            match self.d().find(by.clone()).await {
+                Ok(e) => match e.click().await {
+                    Ok(()) => return,
+                    Err(err) => last = Some(err.to_string()),
+                },
+                Err(err) => last = Some(err.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("cannot click {by:?}: {last:?}");
+    }
+
+    async fn click_button(&self, text: &str) {
+        self.click_by(By::XPath(format!("//main//button[text()='{text}']")))
+            .await;
     }
 
     /// The error line of the field named `name`.
@@ -262,7 +284,10 @@ async fn call(url: String, method: &'static str, path: &str, body: Option<Value>
     let full = format!("{url}/api/v1/{path}");
     tokio::task::spawn_blocking(move || {
         let r = request(method, &full, TOKEN, body);
-        (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
+        (
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        )
     })
     .await
     .unwrap()
@@ -363,21 +388,21 @@ fn an_admin_manages_mail_and_versions_through_the_forms() {
         b.click(&format!("main button[aria-label='Revert to version {}']", alias_version - 1)).await;
         b.confirm().await;
         b.wait("document.getElementById('notice').textContent.includes('Reverted')", "the revert").await;
+        b.wait("document.querySelector('main tbody tr:first-child').textContent.includes('Revert to version')",
+            "the history shown again with the revert").await;
         let (status, _) = call(url.clone(), "GET", "alias/info@example.com", None).await;
         assert_eq!(status, 404);
 
         // Suspend (confirmed) and resume.
         b.open("history", "History").await;
-        b.d().find(By::XPath("//main//button[text()='Suspend deployment']")).await.unwrap()
-            .click().await.unwrap();
+        b.click_button("Suspend deployment").await;
         b.confirm().await;
         b.wait("[...document.querySelectorAll('main button')].some((x) => x.textContent === 'Resume deployment')",
             "the resume button").await;
         let (_, status) = call(url.clone(), "GET", "status", None).await;
         assert_eq!(status["deployed"]["held"], true, "{status}");
         b.screenshots("history-suspended").await;
-        b.d().find(By::XPath("//main//button[text()='Resume deployment']")).await.unwrap()
-            .click().await.unwrap();
+        b.click_button("Resume deployment").await;
         b.wait("[...document.querySelectorAll('main button')].some((x) => x.textContent === 'Suspend deployment')",
             "the suspend button").await;
         let (_, status) = call(url.clone(), "GET", "status", None).await;
@@ -400,6 +425,61 @@ fn an_admin_manages_mail_and_versions_through_the_forms() {
         .await
         .unwrap();
         assert_eq!(file, "/^X-Two:/ IGNORE\n");
+
+        // Settings and a service: the server's errors at their fields, then a good value saved.
+        b.open("settings", "Settings").await;
+        b.type_into("main [name='mail.message_size_limit']", "-5").await;
+        b.click("main button[type=submit]").await;
+        b.wait("document.querySelector('main [aria-invalid=true]')", "a settings error").await;
+        assert!(b.field_error("mail.message_size_limit").await.contains("-5"));
+        b.type_into("main [name='mail.message_size_limit']", "60000000").await;
+        b.click("main button[type=submit]").await;
+        b.became_version().await;
+        let (_, settings) = call(url.clone(), "GET", "settings", None).await;
+        assert_eq!(settings["mail"]["message_size_limit"], 60_000_000);
+        b.open("services/smtp", "Service smtp").await;
+        b.type_into("main [name=image]", "not an image!").await;
+        b.click("main button[type=submit]").await;
+        b.wait("document.querySelector('main [aria-invalid=true]')", "a service error").await;
+        assert!(b.field_error("image").await.contains("image reference"));
+
+        // A relay created, then deleted: the confirmation's Cancel keeps it, Confirm deletes it.
+        b.open("relays/new", "New relay").await;
+        b.type_into("main [name=name]", "relay.example.net").await;
+        b.type_into("main [name=smtp]", "smtp.example.net").await;
+        b.click("main button[type=submit]").await;
+        b.wait_heading("Relayed domains").await;
+        b.wait("document.querySelector('main tbody').textContent.includes('relay.example.net')", "the relay")
+            .await;
+        b.click("main button[aria-label='Delete relay.example.net']").await;
+        b.wait("document.getElementById('confirm').open", "the confirmation").await;
+        b.click("#confirm-cancel").await;
+        b.wait("!document.getElementById('confirm').open", "the dialog closed").await;
+        let (status, _) = call(url.clone(), "GET", "relay/relay.example.net", None).await;
+        assert_eq!(status, 200, "cancel keeps the relay");
+        b.click("main button[aria-label='Delete relay.example.net']").await;
+        b.confirm().await;
+        b.wait("!document.querySelector('main tbody').textContent.includes('relay.example.net')",
+            "the relay gone from the list").await;
+        let (status, _) = call(url.clone(), "GET", "relay/relay.example.net", None).await;
+        assert_eq!(status, 404);
+
+        // An app token: shown once, in the notice.
+        b.open("tokens/new", "New token").await;
+        b.type_into("main [name=email]", "alice@example.com").await;
+        b.type_into("main [name=comment]", "phone").await;
+        b.click("main button[type=submit]").await;
+        b.wait("document.getElementById('new-token')", "the new token").await;
+        let shown = b.js("return document.getElementById('new-token').textContent;").await;
+        assert!(shown.as_str().unwrap().len() >= 16, "{shown}");
+
+        // Cleanup, confirmed, with its report.
+        b.open("history", "History").await;
+        b.click_button("Clean up now").await;
+        b.confirm().await;
+        b.wait("document.getElementById('cleanup-report').textContent.includes('Outcome')",
+            "the cleanup report").await;
+        b.screenshots("history-cleanup").await;
 
         // Search in a list.
         b.open("users", "Users").await;
@@ -434,7 +514,10 @@ fn every_input_has_a_label_and_tab_reaches_every_control() {
         let url = server.url.clone();
         for (path, body) in [
             ("domain", json!({"name": "example.com"})),
-            ("user", json!({"email": "alice@example.com", "raw_password": "correct horse battery"})),
+            (
+                "user",
+                json!({"email": "alice@example.com", "raw_password": "correct horse battery"}),
+            ),
         ] {
             let (status, reply) = call(url.clone(), "POST", path, Some(body)).await;
             assert_eq!(status, 200, "{reply}");
@@ -471,6 +554,7 @@ async fn check_page(b: &Browser, route: &str) {
         .await
         .as_u64()
         .unwrap();
+    assert!(count >= 3, "{route} has only {count} controls");
     let mut seen = std::collections::BTreeSet::new();
     // Date inputs have one stop per part: more presses than controls, until every one was seen.
     for _ in 0..count * 3 + 10 {
@@ -503,7 +587,10 @@ async fn check_page(b: &Browser, route: &str) {
         }
         missed
     };
-    assert!(missed.is_empty(), "Tab does not reach these controls on {route}: {missed:?}");
+    assert!(
+        missed.is_empty(),
+        "Tab does not reach these controls on {route}: {missed:?}"
+    );
 }
 
 #[test]
@@ -515,8 +602,13 @@ fn a_concurrent_change_and_a_stopped_server_are_shown_and_the_form_is_kept() {
     let url = server.url.clone();
     let rt = runtime();
     let b = rt.block_on(async {
-        let (status, reply) =
-            call(url.clone(), "POST", "domain", Some(json!({"name": "example.com"}))).await;
+        let (status, reply) = call(
+            url.clone(),
+            "POST",
+            "domain",
+            Some(json!({"name": "example.com"})),
+        )
+        .await;
         assert_eq!(status, 200, "{reply}");
         let b = Browser::start(&url).await;
         // The answer of the server names its security policy.
@@ -531,7 +623,8 @@ fn a_concurrent_change_and_a_stopped_server_are_shown_and_the_form_is_kept() {
             "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         );
         b.sign_in().await;
-        b.open("domains/edit/example.com", "Domain example.com").await;
+        b.open("domains/edit/example.com", "Domain example.com")
+            .await;
         // Someone else changes the domain after the page read it.
         let (status, reply) = call(
             url.clone(),
@@ -543,21 +636,31 @@ fn a_concurrent_change_and_a_stopped_server_are_shown_and_the_form_is_kept() {
         assert_eq!(status, 200, "{reply}");
         b.type_into("main [name=comment]", "my comment").await;
         b.click("main button[type=submit]").await;
-        b.wait("document.querySelector('main .form-error').textContent.includes('412')", "the 412")
-            .await;
+        b.wait(
+            "document.querySelector('main .form-error').textContent.includes('412')",
+            "the 412",
+        )
+        .await;
         assert_eq!(b.value("comment").await, "my comment");
         b.screenshots("domain-412").await;
         let (_, domain) = call(url.clone(), "GET", "domain/example.com", None).await;
-        assert_eq!(domain["comment"], "changed elsewhere", "nothing was overwritten");
+        assert_eq!(
+            domain["comment"], "changed elsewhere",
+            "nothing was overwritten"
+        );
         b
     });
     // The server goes away while the page is open.
     assert!(server.stop().success());
     rt.block_on(async {
-        b.type_into("main [name=comment]", "typed while it was down").await;
+        b.type_into("main [name=comment]", "typed while it was down")
+            .await;
         b.click("main button[type=submit]").await;
-        b.wait("document.querySelector('main .form-error').textContent.includes('cannot be reached')",
-            "the unreachable server").await;
+        b.wait(
+            "document.querySelector('main .form-error').textContent.includes('cannot be reached')",
+            "the unreachable server",
+        )
+        .await;
         assert_eq!(b.value("comment").await, "typed while it was down");
         b.screenshots("server-gone").await;
         b.quit().await;
