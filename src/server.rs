@@ -215,8 +215,8 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("mailu-git: listening on http://{addr}");
     println!(
-        "mailu-git: API at http://{addr}/api/v1, health at /healthz, metrics at /metrics; \
-         repository at {}",
+        "mailu-git: API at http://{addr}/api/v1, web admin at /admin/, health at /healthz, \
+         metrics at /metrics; repository at {}",
         data.repo().display()
     );
     let limiter = RateLimiter::new(options.auth_failures, options.auth_failure_window);

@@ -500,6 +500,12 @@ fn an_admin_manages_mail_and_versions_through_the_forms() {
             let name = route.replace(['/', '?', '=', '%'], "-");
             b.screenshots(&name).await;
         }
+        // The dashboard names each domain's DNS records.
+        b.open("dashboard", "Dashboard").await;
+        let text = b.js("return document.querySelector('main').innerText;").await;
+        let text = text.as_str().unwrap();
+        assert!(text.contains("example.com. 600 IN MX 10 mail.example.com."), "{text}");
+        assert!(text.contains("dns_autoconfig"), "{text}");
         b.quit().await;
     });
 }
