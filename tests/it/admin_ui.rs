@@ -263,6 +263,14 @@ impl Browser {
                 .await;
             let png = self.d().screenshot_as_png().await.unwrap();
             std::fs::write(dir.join(format!("{name}-{size}.png")), png).unwrap();
+            // The page fits the width: only wide tables and diffs scroll, inside their own box.
+            let overflow = self
+                .js("return document.documentElement.scrollWidth - window.innerWidth;")
+                .await;
+            assert!(
+                overflow.as_i64().unwrap() <= 0,
+                "{name} is wider than the {size} window by {overflow} px"
+            );
         }
         self.d().set_window_rect(0, 0, 1280, 900).await.unwrap();
     }
