@@ -30,11 +30,11 @@ export async function render(args, query) {
   } }, el('div', { class: 'field' }, el('label', { for: 'history-q' }, 'Search summaries and authors'), search),
   el('button', { type: 'submit', class: 'secondary' }, 'Search'));
 
-  const numbers = versions.map((v) => String(v.number));
-  const fromSel = el('select', { id: 'diff-from', name: 'from' },
-    numbers.map((n, i) => el('option', { value: n, selected: i === 1 || numbers.length === 1 }, `version ${n}`)));
-  const toSel = el('select', { id: 'diff-to', name: 'to' },
-    numbers.map((n, i) => el('option', { value: n, selected: i === 0 }, `version ${n}`)));
+  // Any two versions, not only those of this page: numbers, the two newest by default.
+  const newest = versions.length ? versions[0].number : 1;
+  const fromSel = el('input', { type: 'number', id: 'diff-from', name: 'from', min: 1,
+    value: String(Math.max(1, newest - 1)) });
+  const toSel = el('input', { type: 'number', id: 'diff-to', name: 'to', min: 1, value: String(newest) });
   const services = (await api('service')).data.map((s) => s.name);
   const svcSel = el('select', { id: 'diff-service', name: 'service' }, el('option', { value: '' }, 'every file'),
     services.map((s) => el('option', { value: s }, `rendered files of ${s} only`)));
@@ -42,8 +42,8 @@ export async function render(args, query) {
     e.preventDefault();
     location.hash = `#/history/diff?from=${fromSel.value}&to=${toSel.value}&service=${encodeURIComponent(svcSel.value)}`;
   } },
-  el('div', { class: 'field' }, el('label', { for: 'diff-from' }, 'From'), fromSel),
-  el('div', { class: 'field' }, el('label', { for: 'diff-to' }, 'To'), toSel),
+  el('div', { class: 'field' }, el('label', { for: 'diff-from' }, 'From version'), fromSel),
+  el('div', { class: 'field' }, el('label', { for: 'diff-to' }, 'To version'), toSel),
   el('div', { class: 'field' }, el('label', { for: 'diff-service' }, 'Files'), svcSel),
   el('button', { type: 'submit' }, 'Show the diff'));
 

@@ -391,6 +391,29 @@ fn an_admin_manages_mail_and_versions_through_the_forms() {
         b.wait("document.querySelector('main .diff-add')", "an added line").await;
         b.screenshots("diff").await;
 
+        // The compare form: any two versions, one service's rendered files only.
+        b.open("history", "History").await;
+        b.type_into("main [name=from]", "1").await;
+        b.type_into("main [name=to]", &alias_version.to_string()).await;
+        let select = b.d().find(By::Css("main [name=service]")).await.unwrap();
+        thirtyfour::components::SelectElement::new(&select)
+            .await
+            .unwrap()
+            .select_by_value("imap")
+            .await
+            .unwrap();
+        b.click_button("Show the diff").await;
+        b.wait_heading(&format!("Diff of version 1 → {alias_version} (imap)")).await;
+        let groups = b
+            .js("return [...document.querySelectorAll('main section h2')].map((h) => h.textContent);")
+            .await;
+        let groups = groups.as_array().unwrap();
+        assert!(!groups.is_empty());
+        assert!(
+            groups.iter().all(|h| h.as_str().unwrap().starts_with("rendered/imap/")),
+            "{groups:?}"
+        );
+
         // Revert to the version before the alias, confirmed: the alias is gone.
         b.open("history", "History").await;
         b.click(&format!("main button[aria-label='Revert to version {}']", alias_version - 1)).await;
@@ -480,6 +503,22 @@ fn an_admin_manages_mail_and_versions_through_the_forms() {
         b.wait("document.getElementById('new-token')", "the new token").await;
         let shown = b.js("return document.getElementById('new-token').textContent;").await;
         assert!(shown.as_str().unwrap().len() >= 16, "{shown}");
+
+        // A fetched account: the remote password is write-only, never shown again.
+        b.open("fetches/new", "New fetched account").await;
+        b.type_into("main [name=email]", "alice@example.com").await;
+        b.type_into("main [name=host]", "imap.example.org").await;
+        b.type_into("main [name=username]", "alice.remote").await;
+        b.type_into("main [name=password]", "remote secret").await;
+        b.click("main button[type=submit]").await;
+        b.wait_heading("Fetched accounts").await;
+        b.wait(
+            "document.querySelector('main tbody').textContent.includes('imap://alice.remote@imap.example.org:993')",
+            "the fetched account with IMAP's default port",
+        )
+        .await;
+        let text = b.js("return document.body.innerText;").await;
+        assert!(!text.as_str().unwrap().contains("remote secret"));
 
         // Cleanup, confirmed, with its report.
         b.open("history", "History").await;
