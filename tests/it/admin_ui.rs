@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use thirtyfour::prelude::*;
 
-use crate::support::{TestServer, have_tool, request};
+use crate::support::{TestServer, have_tool, mailu_git, request};
 
 const TOKEN: &str = "admin-ui-test-token-0123456789";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -149,6 +149,11 @@ impl Browser {
             .await
             .unwrap();
         self.wait_heading(heading).await;
+        // A page whose data failed to load keeps its heading: look for the failure too.
+        let failed = self
+            .js("return document.querySelector('main').textContent.includes('This page cannot be shown');")
+            .await;
+        assert_eq!(failed, json!(false), "{route} failed to load");
     }
 
     async fn wait_heading(&self, heading: &str) {
@@ -245,9 +250,13 @@ impl Browser {
     }
 
     async fn sign_in(&self) {
+        self.sign_in_with(TOKEN).await;
+    }
+
+    async fn sign_in_with(&self, token: &str) {
         self.d().goto(self.base.clone()).await.unwrap();
         self.wait_heading("Sign in").await;
-        self.type_into("main [name=token]", TOKEN).await;
+        self.type_into("main [name=token]", token).await;
         self.click("main button[type=submit]").await;
         self.wait_heading("Dashboard").await;
     }
@@ -716,6 +725,55 @@ fn a_concurrent_change_and_a_stopped_server_are_shown_and_the_form_is_kept() {
         .await;
         assert_eq!(b.value("comment").await, "typed while it was down");
         b.screenshots("server-gone").await;
+        b.quit().await;
+    });
+}
+
+#[test]
+fn a_read_token_sees_everything_and_a_change_is_refused_in_a_sentence() {
+    if !have_browser() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = mailu_git(
+        &[
+            "access-token",
+            "create",
+            "auditor",
+            "--scope",
+            "read",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let server = TestServer::start_in(tmp, &data);
+    runtime().block_on(async {
+        let b = Browser::start(&server.url).await;
+        b.sign_in_with(&read).await;
+        for (route, heading) in [
+            ("dashboard", "Dashboard"),
+            ("history", "History"),
+            ("settings", "Settings"),
+        ] {
+            b.open(route, heading).await;
+        }
+        b.open("domains/new", "New domain").await;
+        b.type_into("main [name=name]", "example.com").await;
+        b.click("main button[type=submit]").await;
+        b.wait(
+            "document.querySelector('main .form-error').textContent.includes('may not do that')",
+            "the refusal of a read token",
+        )
+        .await;
+        assert_eq!(b.value("name").await, "example.com");
         b.quit().await;
     });
 }
