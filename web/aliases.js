@@ -16,6 +16,7 @@ const spec = {
     { name: 'destination', label: 'Destinations (one address per line)', type: 'list', required: true },
     { name: 'comment', label: 'Comment' },
     { name: 'wildcard', label: 'Wildcard (SQL LIKE pattern with % and _)', type: 'checkbox' },
+    { name: 'hostname', label: 'Website (anonymous aliases)', help: 'optional: the site this alias was made for' },
     { name: 'disabled', label: 'Disabled', type: 'checkbox' },
   ],
 };

@@ -110,6 +110,8 @@ function patchBody(fields, original, values) {
       continue;
     }
     const before = original[f.name] === undefined ? (f.type === 'list' ? [] : null) : original[f.name];
+    // An unset value (null: a relay's own MX, an alias without hostname) left empty stays unset.
+    if (v === '' && (before === null || before === undefined)) continue;
     if (JSON.stringify(v ?? null) !== JSON.stringify(before ?? null)) body[f.name] = v;
   }
   return body;

@@ -227,6 +227,21 @@ fn an_admin_manages_mail_and_versions_through_the_forms() {
         let (status, _) = call(url.clone(), "GET", "relay/relay.example.net", None).await;
         assert_eq!(status, 404);
 
+        // A relay to the domain's own MX (smtp unset): editing its comment leaves smtp unset.
+        b.open("relays/new", "New relay").await;
+        b.type_into("main [name=name]", "mx.example.net").await;
+        b.click("main button[type=submit]").await;
+        b.wait_heading("Relayed domains").await;
+        b.became_version().await;
+        b.open("relays/edit/mx.example.net", "Relay mx.example.net").await;
+        b.type_into("main [name=comment]", "through its MX").await;
+        b.click("main button[type=submit]").await;
+        b.became_version().await;
+        let (status, relay) = call(url.clone(), "GET", "relay/mx.example.net", None).await;
+        assert_eq!(status, 200, "{relay}");
+        assert_eq!(relay["smtp"], Value::Null, "{relay}");
+        assert_eq!(relay["comment"], "through its MX", "{relay}");
+
         // An app token: shown once, in the notice.
         b.open("tokens/new", "New token").await;
         b.type_into("main [name=email]", "alice@example.com").await;
