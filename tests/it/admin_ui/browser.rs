@@ -3,6 +3,7 @@
 //! and screenshots at desktop and phone width; plus the server and API calls the tests share.
 
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,8 +37,11 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
+        // Its own process group, which the browser it starts joins: a test that panics before
+        // `quit` still ends them all (Drop kills the group, by its id).
         let chromedriver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -59,6 +63,9 @@ impl Browser {
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
+            // No crash handler: it would leave the process group and outlive the test.
+            "--disable-crash-reporter",
+            "--disable-breakpad",
             "--window-size=1280,900",
         ] {
             caps.add_arg(arg).unwrap();
@@ -256,6 +263,9 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The group's id is chromedriver's pid: chromedriver and the browser it started.
+        let group = format!("-{}", self.chromedriver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.chromedriver.kill();
         let _ = self.chromedriver.wait();
     }
