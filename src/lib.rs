@@ -29,4 +29,5 @@ pub mod store;
 pub mod tls;
 pub mod versioner;
 pub mod versions;
+pub mod web;
 pub mod worker;

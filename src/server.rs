@@ -1,8 +1,8 @@
 //! The central server's wiring (`mailu-git serve`): opens the data directory, creates the repository
 //! from the template on first start, bootstraps the access tokens, and serves HTTP: `/healthz`, the
-//! REST API and `/metrics` (`api`), git over HTTP, bundles, and the background tasks (certificate
-//! renewal, repack, cleanup). `first_start.rs`: the repository and what start adds to an old one;
-//! `tokens.rs`: the access tokens at start.
+//! REST API and `/metrics` (`api`), git over HTTP, the web admin (`web`), bundles, and the
+//! background tasks (certificate renewal, repack, cleanup). `first_start.rs`: the repository and
+//! what start adds to an old one; `tokens.rs`: the access tokens at start.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -215,8 +215,8 @@ pub async fn serve(options: Options) -> Result<(), Error> {
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("mailu-git: listening on http://{addr}");
     println!(
-        "mailu-git: API at http://{addr}/api/v1, health at /healthz, metrics at /metrics; \
-         repository at {}",
+        "mailu-git: API at http://{addr}/api/v1, web admin at /admin/, health at /healthz, \
+         metrics at /metrics; repository at {}",
         data.repo().display()
     );
     let limiter = RateLimiter::new(options.auth_failures, options.auth_failure_window);
@@ -278,6 +278,7 @@ pub async fn serve(options: Options) -> Result<(), Error> {
         .with_state(state)
         .merge(api::router(ctx.clone()))
         .merge(githttp::router(git))
+        .merge(crate::web::router())
         .layer(axum::middleware::from_fn_with_state(
             ctx.metrics.clone(),
             api::metrics::track,

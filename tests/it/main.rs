@@ -9,6 +9,7 @@ mod image;
 mod support;
 
 mod access;
+mod admin_ui;
 mod api_domain;
 mod api_overrides;
 mod api_user;
