@@ -1,5 +1,5 @@
-// The dashboard: versions (main, deployed, held), what is pending, the deploy state per service,
-// the certificate, and the DNS records every domain needs.
+// The dashboard: what needs attention, versions (main, deployed, held), what is pending, the deploy
+// state per service, the certificate, and the DNS records every domain needs.
 
 import { api } from './api.js';
 import { duration, el, kv, page, table, time } from './dom.js';
@@ -46,8 +46,17 @@ export async function render() {
       } },
       { label: 'Changed', value: (x) => (byService.get(x.name) && report ? report.time : '') },
     ], services.data, 'Services'));
+  const alerts = s.attention || [];
+  const attention = el('section', { class: 'card', 'aria-labelledby': 'dash-attention', role: alerts.length ? 'alert' : null },
+    el('h2', { id: 'dash-attention' }, 'Needs attention'),
+    alerts.length ? table([
+      { label: 'What', value: (a) => el('span', { class: 'tag bad' }, a.kind.replaceAll('_', ' ')) },
+      { label: 'About', value: (a) => a.subject },
+      { label: 'Details', value: (a) => a.message },
+      { label: 'Since', value: (a) => time(a.since) },
+    ], alerts, 'Conditions that need attention') : el('p', {}, 'Nothing: all is well.'));
   const dns = el('section', { 'aria-labelledby': 'dash-dns' }, el('h2', { id: 'dash-dns' }, 'DNS records per domain'),
     domains.data.length ? domains.data.map((d) => el('div', { class: 'card' }, el('h2', {}, d.name), dnsRecords(d)))
       : el('p', {}, 'No domain yet.'));
-  page('Dashboard', el('div', { class: 'grid' }, versions, certificate), deploy, dns);
+  page('Dashboard', attention, el('div', { class: 'grid' }, versions, certificate), deploy, dns);
 }
