@@ -302,14 +302,17 @@ fn wait_running(container: &str, secs: u64) {
 }
 
 /// The service the tests deploy: smtp with test pre-start and reload commands (which record that
-/// they ran; the reload exits 7 so its code is seen) and an owner and mode for `/etc/test/`.
+/// they ran; the reload exits 7 when `hello.txt` says "broken", so its code is seen) and an owner
+/// and mode for `/etc/test/`.
 fn prepare(stack: &Stack) {
     stack.api(
         "PATCH",
         "/service/smtp",
         json!({
             "pre_start": ["echo pre-start >> /tmp/pre-start-ran"],
-            "reload": {"command": ["sh", "-c", "cat /etc/test/hello.txt > /tmp/reloaded; exit 7"],
+            "reload": {"command": ["sh", "-c", "cat /etc/test/hello.txt > /tmp/reloaded; \
+                                                { cat /etc/test/hello.txt; echo; } >> /tmp/reload-log; \
+                                                if grep -q broken /etc/test/hello.txt; then exit 7; fi"],
                        "paths": ["/etc/**"]},
             "files": [{"path": "/etc/test/*", "owner": "mail:mail", "mode": "0640"}],
         }),
@@ -342,7 +345,7 @@ fn start_refresh_and_removal(image: &str) {
     stack.put_file("smtp", "/etc/test/hello.txt", "bbbb");
     stack.put_file("smtp", "/etc/test/gone.txt", "");
     let (code, _, err) = exec(&c, &format!("sh {SCRIPT} refresh"));
-    assert_eq!(code, 7, "the reload's exit code: {err}");
+    assert_eq!(code, 0, "{err}");
     assert_eq!(exec(&c, "cat /etc/test/hello.txt").1, "bbbb");
     assert_eq!(
         exec(&c, "cat /tmp/reloaded").1,
@@ -370,6 +373,15 @@ fn start_refresh_and_removal(image: &str) {
         1,
         "no reload without a change"
     );
+
+    // A reload that fails: its exit code, and the previous files back in place (reloaded again).
+    stack.put_file("smtp", "/etc/test/hello.txt", "broken");
+    let (code, _, err) = exec(&c, &format!("sh {SCRIPT} refresh"));
+    assert_eq!(code, 7, "the reload's exit code: {err}");
+    assert_eq!(exec(&c, "cat /etc/test/hello.txt").1, "bbbb", "{err}");
+    assert_eq!(exec(&c, "tail -n 2 /tmp/reload-log").1, "broken\nbbbb");
+    assert!(err.contains("refused"), "{err}");
+    assert_eq!(stat("/etc/test/hello.txt"), "640 mail:mail 4");
 
     // This service's token does not open another service's bundle.
     let (code, _, err) = exec(&c, &format!("MAILU_GIT_SERVICE=imap sh {SCRIPT} refresh"));
