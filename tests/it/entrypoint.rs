@@ -26,7 +26,7 @@ pub(crate) fn docker(args: &[&str]) -> Output {
         .expect("docker runs")
 }
 
-fn docker_ok(args: &[&str]) -> String {
+pub(crate) fn docker_ok(args: &[&str]) -> String {
     let out = docker(args);
     assert!(
         out.status.success(),
@@ -37,7 +37,7 @@ fn docker_ok(args: &[&str]) -> String {
 }
 
 /// The busybox image, built once per test process; `None` (skip) when a prerequisite is missing.
-fn busybox() -> Option<&'static str> {
+pub(crate) fn busybox() -> Option<&'static str> {
     static IMAGE: OnceLock<Result<String, String>> = OnceLock::new();
     let found = IMAGE.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/busybox/build.sh");
@@ -85,6 +85,12 @@ impl Drop for Stack {
 impl Stack {
     /// `None` when Docker or the bookworm image is missing (the test is skipped).
     pub(crate) fn start() -> Option<Stack> {
+        Stack::start_on(None)
+    }
+
+    /// As `start`, the server published on `port` of 127.0.0.1 when given (so that it keeps its
+    /// URL across a restart), else on a port Docker picks.
+    pub(crate) fn start_on(port: Option<u16>) -> Option<Stack> {
         if !have_tool("docker") {
             return None;
         }
@@ -118,7 +124,10 @@ impl Stack {
             "--network",
             &stack.name,
             "-p",
-            "127.0.0.1::8080",
+            &format!(
+                "127.0.0.1:{}:8080",
+                port.map(|p| p.to_string()).unwrap_or_default()
+            ),
             "-v",
             &mount,
             "-e",
@@ -147,7 +156,7 @@ impl Stack {
         format!("http://{addr}")
     }
 
-    fn wait_healthy(&self) {
+    pub(crate) fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ok = docker(&["port", &self.server, "8080/tcp"]).status.success()

@@ -31,4 +31,5 @@ mod tls;
 mod versions;
 mod worker;
 mod worker_engine;
+mod worker_scenarios;
 mod write;

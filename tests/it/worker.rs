@@ -15,7 +15,7 @@ use crate::entrypoint::{Stack, docker, exec, logs};
 use crate::support::{bin, request};
 
 /// The worker process and everything of its project; removed when dropped.
-struct Worker {
+pub(crate) struct Worker {
     child: Child,
     project: String,
 }
@@ -33,8 +33,31 @@ impl Drop for Worker {
     }
 }
 
+/// Starts `mailu-git worker` for `project` on the stack's server.
+pub(crate) fn spawn(stack: &Stack, project: &str) -> Worker {
+    let child = Command::new(bin())
+        .args([
+            "worker",
+            "--url",
+            &stack.url(),
+            "--project",
+            project,
+            "--server-url-for-containers",
+            &format!("http://{}:8080", stack.server),
+        ])
+        .env("MAILU_GIT_WORKER_TOKEN", WORKER)
+        .env_remove("MAILU_GIT_URL")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Worker {
+        child,
+        project: project.to_owned(),
+    }
+}
+
 /// Our containers by service: (id, started at, running).
-fn containers(project: &str) -> BTreeMap<String, (String, String, bool)> {
+pub(crate) fn containers(project: &str) -> BTreeMap<String, (String, String, bool)> {
     let label = format!("label=org.mailu-git.project={project}");
     let ids = docker(&["ps", "-aq", "--filter", &label]);
     let mut out = BTreeMap::new();
@@ -54,7 +77,7 @@ fn containers(project: &str) -> BTreeMap<String, (String, String, bool)> {
 }
 
 /// Waits (bounded) until `done` holds, failing with the worker's situation.
-fn wait_for(what: &str, project: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, project: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !done() {
         assert!(
@@ -66,7 +89,7 @@ fn wait_for(what: &str, project: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn status(stack: &Stack) -> serde_json::Value {
+pub(crate) fn status(stack: &Stack) -> serde_json::Value {
     let reply = request(
         "GET",
         &format!("{}/api/v1/status", stack.url()),
@@ -124,25 +147,7 @@ fn the_worker_deploys_changes_only_what_changed_and_removes_without_volumes() {
     }
     stack.put_file("smtp", "/etc/test/hello.txt", "one");
 
-    let child = Command::new(bin())
-        .args([
-            "worker",
-            "--url",
-            &stack.url(),
-            "--project",
-            &project,
-            "--server-url-for-containers",
-            &format!("http://{}:8080", stack.server),
-        ])
-        .env("MAILU_GIT_WORKER_TOKEN", WORKER)
-        .env_remove("MAILU_GIT_URL")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let worker = Worker {
-        child,
-        project: project.clone(),
-    };
+    let worker = spawn(&stack, &project);
 
     // Both start, each with its bundle's files.
     wait_for("both services running", &project, || {
