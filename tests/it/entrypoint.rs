@@ -516,6 +516,29 @@ fn watch_mode_follows_changes_without_a_worker() {
         assert!(Instant::now() < deadline, "no reload: {}", logs(&c));
         std::thread::sleep(Duration::from_millis(250));
     }
+
+    // A refused bundle (its reload fails): the old file goes back, and watch waits for a newer
+    // bundle instead of fetching the refused one again and again.
+    stack.put_file("smtp", "/etc/test/hello.txt", "broken");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !logs(&c).contains("refused") {
+        assert!(Instant::now() < deadline, "not refused: {}", logs(&c));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(exec(&c, "cat /etc/test/hello.txt").1, "cccc");
+    stack.put_file("smtp", "/etc/test/hello.txt", "dddd");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while exec(&c, "cat /tmp/reloaded").1 != "dddd" {
+        assert!(Instant::now() < deadline, "no newer bundle: {}", logs(&c));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(exec(&c, "cat /etc/test/hello.txt").1, "dddd");
+    assert_eq!(
+        logs(&c).matches(" refused").count(),
+        1,
+        "the refused bundle was applied once: {}",
+        logs(&c)
+    );
 }
 
 #[test]
