@@ -93,3 +93,37 @@ pub fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         generated_token,
     }
 }
+
+/// Waits (at most 60 s) until the server's start-time writes (a missing certificate or secret) are a
+/// version: no change pending in the journal and main's version the same in two reads 300 ms
+/// apart. A bench that reads an `ETag` before then sees it change under it.
+pub async fn settled(url: &str, admin: &str) {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut last = None;
+    loop {
+        let status: serde_json::Value = client
+            .get(format!("{url}/api/v1/status"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let version = status["main"]["version"].as_u64();
+        if status["journal"]["pending"] == 0 {
+            if last.is_some() && last == version {
+                return;
+            }
+            last = version;
+        } else {
+            last = None;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server's start-time versions did not settle: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}

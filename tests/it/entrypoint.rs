@@ -26,7 +26,7 @@ pub(crate) fn docker(args: &[&str]) -> Output {
         .expect("docker runs")
 }
 
-fn docker_ok(args: &[&str]) -> String {
+pub(crate) fn docker_ok(args: &[&str]) -> String {
     let out = docker(args);
     assert!(
         out.status.success(),
@@ -37,7 +37,7 @@ fn docker_ok(args: &[&str]) -> String {
 }
 
 /// The busybox image, built once per test process; `None` (skip) when a prerequisite is missing.
-fn busybox() -> Option<&'static str> {
+pub(crate) fn busybox() -> Option<&'static str> {
     static IMAGE: OnceLock<Result<String, String>> = OnceLock::new();
     let found = IMAGE.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/busybox/build.sh");
@@ -85,6 +85,12 @@ impl Drop for Stack {
 impl Stack {
     /// `None` when Docker or the bookworm image is missing (the test is skipped).
     pub(crate) fn start() -> Option<Stack> {
+        Stack::start_on(None)
+    }
+
+    /// As `start`, the server published on `port` of 127.0.0.1 when given (so that it keeps its
+    /// URL across a restart), else on a port Docker picks.
+    pub(crate) fn start_on(port: Option<u16>) -> Option<Stack> {
         if !have_tool("docker") {
             return None;
         }
@@ -118,7 +124,10 @@ impl Stack {
             "--network",
             &stack.name,
             "-p",
-            "127.0.0.1::8080",
+            &format!(
+                "127.0.0.1:{}:8080",
+                port.map(|p| p.to_string()).unwrap_or_default()
+            ),
             "-v",
             &mount,
             "-e",
@@ -302,14 +311,17 @@ fn wait_running(container: &str, secs: u64) {
 }
 
 /// The service the tests deploy: smtp with test pre-start and reload commands (which record that
-/// they ran; the reload exits 7 so its code is seen) and an owner and mode for `/etc/test/`.
+/// they ran; the reload exits 7 when `hello.txt` says "broken", so its code is seen) and an owner
+/// and mode for `/etc/test/`.
 fn prepare(stack: &Stack) {
     stack.api(
         "PATCH",
         "/service/smtp",
         json!({
             "pre_start": ["echo pre-start >> /tmp/pre-start-ran"],
-            "reload": {"command": ["sh", "-c", "cat /etc/test/hello.txt > /tmp/reloaded; exit 7"],
+            "reload": {"command": ["sh", "-c", "cat /etc/test/hello.txt > /tmp/reloaded; \
+                                                { cat /etc/test/hello.txt; echo; } >> /tmp/reload-log; \
+                                                if grep -q broken /etc/test/hello.txt; then exit 7; fi"],
                        "paths": ["/etc/**"]},
             "files": [{"path": "/etc/test/*", "owner": "mail:mail", "mode": "0640"}],
         }),
@@ -342,7 +354,7 @@ fn start_refresh_and_removal(image: &str) {
     stack.put_file("smtp", "/etc/test/hello.txt", "bbbb");
     stack.put_file("smtp", "/etc/test/gone.txt", "");
     let (code, _, err) = exec(&c, &format!("sh {SCRIPT} refresh"));
-    assert_eq!(code, 7, "the reload's exit code: {err}");
+    assert_eq!(code, 0, "{err}");
     assert_eq!(exec(&c, "cat /etc/test/hello.txt").1, "bbbb");
     assert_eq!(
         exec(&c, "cat /tmp/reloaded").1,
@@ -370,6 +382,15 @@ fn start_refresh_and_removal(image: &str) {
         1,
         "no reload without a change"
     );
+
+    // A reload that fails: its exit code, and the previous files back in place (reloaded again).
+    stack.put_file("smtp", "/etc/test/hello.txt", "broken");
+    let (code, _, err) = exec(&c, &format!("sh {SCRIPT} refresh"));
+    assert_eq!(code, 7, "the reload's exit code: {err}");
+    assert_eq!(exec(&c, "cat /etc/test/hello.txt").1, "bbbb", "{err}");
+    assert_eq!(exec(&c, "tail -n 2 /tmp/reload-log").1, "broken\nbbbb");
+    assert!(err.contains("refused"), "{err}");
+    assert_eq!(stat("/etc/test/hello.txt"), "640 mail:mail 4");
 
     // This service's token does not open another service's bundle.
     let (code, _, err) = exec(&c, &format!("MAILU_GIT_SERVICE=imap sh {SCRIPT} refresh"));
@@ -495,6 +516,29 @@ fn watch_mode_follows_changes_without_a_worker() {
         assert!(Instant::now() < deadline, "no reload: {}", logs(&c));
         std::thread::sleep(Duration::from_millis(250));
     }
+
+    // A refused bundle (its reload fails): the old file goes back, and watch waits for a newer
+    // bundle instead of fetching the refused one again and again.
+    stack.put_file("smtp", "/etc/test/hello.txt", "broken");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !logs(&c).contains("refused") {
+        assert!(Instant::now() < deadline, "not refused: {}", logs(&c));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(exec(&c, "cat /etc/test/hello.txt").1, "cccc");
+    stack.put_file("smtp", "/etc/test/hello.txt", "dddd");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while exec(&c, "cat /tmp/reloaded").1 != "dddd" {
+        assert!(Instant::now() < deadline, "no newer bundle: {}", logs(&c));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(exec(&c, "cat /etc/test/hello.txt").1, "dddd");
+    assert_eq!(
+        logs(&c).matches(" refused").count(),
+        1,
+        "the refused bundle was applied once: {}",
+        logs(&c)
+    );
 }
 
 #[test]

@@ -37,5 +37,6 @@ mod versions;
 mod worker;
 mod worker_engine;
 mod worker_recovery;
+mod worker_scenarios;
 mod worker_server;
 mod write;

@@ -33,6 +33,29 @@ impl Drop for Worker {
     }
 }
 
+/// Starts `mailu-git worker` for `project` on the stack's server.
+pub(crate) fn spawn(stack: &Stack, project: &str) -> Worker {
+    let child = Command::new(bin())
+        .args([
+            "worker",
+            "--url",
+            &stack.url(),
+            "--project",
+            project,
+            "--server-url-for-containers",
+            &format!("http://{}:8080", stack.server),
+        ])
+        .env("MAILU_GIT_WORKER_TOKEN", WORKER)
+        .env_remove("MAILU_GIT_URL")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Worker {
+        child,
+        project: project.to_owned(),
+    }
+}
+
 /// Our containers by service: (id, started at, running).
 pub(crate) fn containers(project: &str) -> BTreeMap<String, (String, String, bool)> {
     let label = format!("label=org.mailu-git.project={project}");
@@ -124,25 +147,7 @@ fn the_worker_deploys_changes_only_what_changed_and_removes_without_volumes() {
     }
     stack.put_file("smtp", "/etc/test/hello.txt", "one");
 
-    let child = Command::new(bin())
-        .args([
-            "worker",
-            "--url",
-            &stack.url(),
-            "--project",
-            &project,
-            "--server-url-for-containers",
-            &format!("http://{}:8080", stack.server),
-        ])
-        .env("MAILU_GIT_WORKER_TOKEN", WORKER)
-        .env_remove("MAILU_GIT_URL")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let worker = Worker {
-        child,
-        project: project.clone(),
-    };
+    let worker = spawn(&stack, &project);
 
     // Both start, each with its bundle's files.
     wait_for("both services running", &project, || {
