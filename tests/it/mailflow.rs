@@ -2,7 +2,8 @@
 //! REST API, delivers and serves mail to Python's smtplib and imaplib (`tests/it/mailflow/mail.py`).
 //!
 //! The server runs in a container (`entrypoint.rs`'s stack: the bookworm image with the binary
-//! under test), `mailu-git worker` is a host process on the server's published 127.0.0.1 port.
+//! under test), `mailu-git worker` in a container beside it with the Docker socket, as
+//! `deploy/compose.yaml` runs it.
 //! Through the API only: two local domains and their users; smtp (postfix) and imap (dovecot) on
 //! the stock bookworm image, deployed by the worker, their mail ports published on 127.0.0.1 with
 //! free ports. Test-only settings go through Mailu's overrides: no antispam milter (no rspamd in

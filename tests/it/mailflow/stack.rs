@@ -1,7 +1,6 @@
 //! The scenario's stack, set up through the REST API only: the services, Mailu's overrides for
 //! the test, the domains and users; the worker that deploys it, and the wait for its cold start.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -12,16 +11,16 @@ use crate::bundle::{ADMIN, WORKER};
 use crate::entrypoint::{Stack, docker, logs};
 use crate::support::{bin, request};
 
-/// The worker process and everything of its project (containers, volumes); removed when dropped.
+/// The worker's container and everything of its project (containers, volumes); removed when
+/// dropped, the worker first.
 pub(super) struct Worker {
-    child: Child,
+    name: String,
     project: String,
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = docker(&["rm", "-f", &self.name]);
         let label = format!("label=org.mailu-git.project={}", self.project);
         let ids = docker(&["ps", "-aq", "--filter", &label]);
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
@@ -185,26 +184,46 @@ pub(super) fn configure(stack: &Stack, project: &str) {
     }
 }
 
+/// `mailu-git worker` in a container on the stack's network, as `deploy/compose.yaml` runs it: the
+/// Docker socket mounted, the server reached by its name.
 pub(super) fn spawn_worker(stack: &Stack, project: &str) -> Worker {
-    let child = Command::new(bin())
-        .args([
-            "worker",
-            "--url",
-            &stack.url(),
-            "--project",
-            project,
-            "--server-url-for-containers",
-            &format!("http://{}:8080", stack.server),
-        ])
-        .env("MAILU_GIT_WORKER_TOKEN", WORKER)
-        .env_remove("MAILU_GIT_URL")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    Worker {
-        child,
+    let worker = Worker {
+        name: format!("{}-worker", stack.name),
         project: project.to_owned(),
-    }
+    };
+    let server_url = format!("http://{}:8080", stack.server);
+    let socket = crate::docker_proxy::engine_socket();
+    let run = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &worker.name,
+        "--label",
+        &format!("mailu-git-test={}", stack.name),
+        "--network",
+        &stack.name,
+        "-v",
+        &format!("{}:/usr/local/bin/mailu-git:ro", bin()),
+        "-v",
+        &format!("{}:/var/run/docker.sock", socket.display()),
+        "-e",
+        &format!("MAILU_GIT_WORKER_TOKEN={WORKER}"),
+        &stack.bookworm,
+        "mailu-git",
+        "worker",
+        "--url",
+        &server_url,
+        "--project",
+        project,
+        "--server-url-for-containers",
+        &server_url,
+    ]);
+    assert!(
+        run.status.success(),
+        "the worker's container starts: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    worker
 }
 
 /// Waits (bounded, 240 s) until postfix refuses an unknown recipient on 25 (so it runs, its maps
