@@ -252,6 +252,17 @@ pub async fn pass(
         specs.insert(s.name.clone(), (spec, s.service.clone()));
     }
     let actions = plan::plan(&have, &wanted, mailboxes(summary));
+    for action in &actions {
+        if let plan::Action::Recreate { service, .. } = action {
+            // Why, for the operator: the spec hashes differ (the service file, the image, ...).
+            tracing::info!(
+                service,
+                had = have.get(service).map_or("", |h| h.spec.as_str()),
+                wants = wanted.get(service).map_or("", |w| w.spec.as_str()),
+                "the container's spec changed: recreating it"
+            );
+        }
+    }
     let mut outcomes = Vec::new();
     for action in &actions {
         let result = carry_out(engine, action, &specs).await;

@@ -203,10 +203,12 @@ fn nanos(d: std::time::Duration) -> i64 {
 /// The hash of what decides a container: the request (its maps in a stable order), the image's
 /// id (a re-pulled tag is a new container) and every network.
 fn spec_hash(body: &ContainerCreateBody, image: &ImageDefaults, networks: &[String]) -> String {
-    // serde_json writes a HashMap in iteration order: go through a `Value`, whose maps are sorted.
+    // serde_json writes a HashMap in iteration order, and a `Value`'s maps keep insertion order
+    // once any crate in the build enables serde_json's `preserve_order` (a dev-dependency does):
+    // sort every map explicitly, or the same request hashes differently from pass to pass.
     let value = serde_json::to_value(body).expect("a create request serializes");
     let mut hasher = Sha256::new();
-    hasher.update(value.to_string().as_bytes());
+    hasher.update(canonical(&value).as_bytes());
     hasher.update(b"\0image\0");
     hasher.update(image.id.as_bytes());
     for net in networks {
@@ -214,6 +216,27 @@ fn spec_hash(body: &ContainerCreateBody, image: &ImageDefaults, networks: &[Stri
         hasher.update(net.as_bytes());
     }
     hex::encode(hasher.finalize())
+}
+
+/// `value` as JSON text with every object's keys sorted, whatever order its maps keep.
+fn canonical(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let sorted: std::collections::BTreeMap<&String, String> =
+                map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            let fields: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -320,8 +343,33 @@ interval = "5s"
     }
 
     #[test]
+    fn canonical_json_sorts_keys_at_every_depth_whatever_the_map_order() {
+        let a = serde_json::json!({"b": {"y": 1, "x": [{"q": 2, "p": 3}]}, "a": "s"});
+        let mut reversed = serde_json::Map::new();
+        reversed.insert(
+            "b".into(),
+            serde_json::json!({"x": [{"p": 3, "q": 2}], "y": 1}),
+        );
+        reversed.insert("a".into(), serde_json::json!("s"));
+        let b = serde_json::Value::Object(reversed);
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_eq!(
+            canonical(&a),
+            r#"{"a":"s","b":{"x":[{"p":3,"q":2}],"y":1}}"#
+        );
+    }
+
+    #[test]
     fn the_hash_is_stable_and_changes_with_what_decides_the_container() {
-        let s = service("image = \"x\"\nenv = { A = \"1\", B = \"2\", C = \"3\" }\n");
+        // Several ports: their map's iteration order differs from one HashMap to the next.
+        let ports: Vec<String> = [25, 465, 587, 110, 143, 993]
+            .iter()
+            .map(|p| format!("{{ host_port = 0, container_port = {p} }}"))
+            .collect();
+        let s = service(&format!(
+            "image = \"x\"\nenv = {{ A = \"1\", B = \"2\", C = \"3\" }}\nports = [{}]\n",
+            ports.join(", ")
+        ));
         let image = ImageDefaults {
             id: "sha256:1".into(),
             ..Default::default()

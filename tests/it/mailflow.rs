@@ -48,6 +48,19 @@ fn eventually<T>(what: &str, pause_ms: u64, mut attempt: impl FnMut() -> Option<
     }
 }
 
+/// Whether `r` failed in a way a mail client retries: no connection, a dropped one, or a 4xx. A
+/// daemon reloading for the version being deployed (dovecot's auth service, postfix's maps) can
+/// answer so for a moment; the wait goes on, and the final answer is what is asserted.
+fn transient(r: &Value) -> bool {
+    let code = r["code"].as_u64().unwrap_or(0);
+    let yes =
+        r["ok"] == false && (r["stage"] == "connect" || code == 0 || (400..500).contains(&code));
+    if yes {
+        eprintln!("mailflow: a transient failure while a version deploys, retried: {r}");
+    }
+    yes
+}
+
 /// Asserts a refusal: the stage of the dialogue and the reply code.
 fn refused(r: &Value, stage: &str, code: u64) {
     assert_eq!(
@@ -143,7 +156,9 @@ fn delivery_and_submission(stack: &Stack, client: &Client) {
         if r["ok"] == true {
             return Some(());
         }
-        refused(&r, "auth", 535);
+        if !transient(&r) {
+            refused(&r, "auth", 535);
+        }
         None
     });
     for subject in ["via 587", "via 465", "via token"] {
@@ -200,7 +215,7 @@ fn suspend_and_resume(stack: &Stack, client: &Client) {
     api(stack, "POST", "/resume", None);
     eventually("the deleted user refused", 500, || {
         let r = client.send(25, None, OUTSIDE, &[CAROL.0], "after resume");
-        if r["ok"] == true {
+        if r["ok"] == true || transient(&r) {
             return None;
         }
         refused(&r, "rcpt", 550);

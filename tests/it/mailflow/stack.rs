@@ -20,6 +20,18 @@ pub(super) struct Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("mailflow: the worker's log:\n{}", logs(&self.name));
+            for service in ["smtp", "imap"] {
+                let name = format!("{}-{service}", self.project);
+                let state = docker(&["inspect", "-f", "{{json .State}}", &name]);
+                eprintln!(
+                    "mailflow: {service}: {}\n{}",
+                    String::from_utf8_lossy(&state.stdout),
+                    logs(&name)
+                );
+            }
+        }
         let _ = docker(&["rm", "-f", &self.name]);
         let label = format!("label=org.mailu-git.project={}", self.project);
         let ids = docker(&["ps", "-aq", "--filter", &label]);
