@@ -17,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod fetch;
 pub mod gc;
+pub mod import;
 pub mod listing;
 pub mod metrics;
 pub mod openapi;
@@ -64,6 +65,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The server's age recipient: what operators encrypt secrets for (`mailu-git secret encrypt`).
     pub recipient: Arc<str>,
+    /// The server's secret key, for the secrets an export shows and an import compares.
+    pub keyring: Arc<crate::secret::Keyring>,
     /// The write path: the acknowledged state, and changes becoming versions.
     pub versioner: Versioner,
     /// Password hashes running at once (each takes a core for ~0.2 s at the default cost).
@@ -112,6 +115,7 @@ impl Context {
             versioner,
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
             recipient: keyring.recipient().into(),
+            keyring,
             store,
             tokens: Arc::new(RwLock::new(tokens)),
             limiter: Arc::new(Mutex::new(limiter)),
@@ -128,6 +132,11 @@ pub fn router(ctx: Context) -> Router {
         .route("/change/{id}", get(write::change))
         .route("/pending", get(write::pending))
         .route("/gc", post(gc::post))
+        .route(
+            "/import",
+            post(import::post).layer(DefaultBodyLimit::max(import::LIMIT)),
+        )
+        .route("/export", get(import::export))
         .route("/tag", get(tag::get_all).post(tag::post))
         .route("/tag/{*name}", axum::routing::delete(tag::delete))
         .route("/version", get(version::list))

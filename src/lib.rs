@@ -15,6 +15,7 @@ pub mod data_dir;
 pub mod deploy_report;
 pub mod gc;
 pub mod githttp;
+pub mod import;
 pub mod journal;
 pub mod model;
 pub mod password;

@@ -184,6 +184,8 @@ pub struct PageQuery {
         relay::patch,
         relay::delete,
         gc::post,
+        super::import::post,
+        super::import::export,
         tag::get_all,
         tag::post,
         tag::delete,

@@ -1,0 +1,1 @@
+//! Unit tests of the import: conversion, merge notation, plan, export round trip.
