@@ -22,6 +22,7 @@ pub mod listing;
 pub mod metrics;
 pub mod openapi;
 pub mod overrides;
+pub mod python;
 pub mod relay;
 pub mod request;
 pub mod resource;
@@ -137,6 +138,8 @@ pub fn router(ctx: Context) -> Router {
             post(import::post).layer(DefaultBodyLimit::max(import::LIMIT)),
         )
         .route("/export", get(import::export))
+        .route("/client/python", get(python::info))
+        .route("/client/python/{file}", get(python::download))
         .route("/tag", get(tag::get_all).post(tag::post))
         .route("/tag/{*name}", axum::routing::delete(tag::delete))
         .route("/version", get(version::list))

@@ -28,4 +28,5 @@ pub mod store;
 pub mod tls;
 pub mod versioner;
 pub mod versions;
+pub mod wheel;
 pub mod worker;

@@ -186,6 +186,8 @@ pub struct PageQuery {
         gc::post,
         super::import::post,
         super::import::export,
+        super::python::info,
+        super::python::download,
         tag::get_all,
         tag::post,
         tag::delete,
