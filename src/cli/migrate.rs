@@ -126,7 +126,12 @@ pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCo
         // The strict reading names the field; the conversion finds every other problem the
         // document has on its own (not against the server's configuration).
         if let Err(e) = parse::document(&text, format) {
-            eprintln!("{file}:{}: {}", e.line.unwrap_or(1), e);
+            let path = if e.path.is_empty() || e.path == "." {
+                String::new()
+            } else {
+                format!("{}: ", e.path)
+            };
+            eprintln!("{file}:{}: {path}{}", e.line.unwrap_or(1), e.message);
             return Ok(ExitCode::from(super::EXIT_INVALID));
         }
         let checked: Result<Document, Vec<Problem>> =

@@ -22,6 +22,7 @@ mod gc;
 mod githttp;
 mod githttp_limits;
 mod mailu_api;
+mod migrate;
 mod openapi;
 mod render_snapshots;
 mod secret;
