@@ -24,6 +24,7 @@ mod githttp_limits;
 mod mailu_api;
 mod migrate;
 mod openapi;
+mod python_client;
 mod render_snapshots;
 mod secret;
 mod serve;
