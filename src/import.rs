@@ -12,6 +12,7 @@
 
 pub mod convert;
 pub mod document;
+pub mod env;
 pub mod export;
 pub mod merge;
 pub mod parse;
@@ -54,9 +55,20 @@ pub struct Request {
     /// Plan and validate, change nothing.
     #[serde(default)]
     pub dry_run: bool,
-    /// The `config-export` document, as JSON.
-    #[schema(value_type = Object)]
-    pub document: serde_json::Value,
+    /// The `config-export` document, as JSON; absent: domains, users, aliases and relays stay.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub document: Option<serde_json::Value>,
+    /// A JSON merge patch of the settings (`mailu.toml`), e.g. from a `mailu.env`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<serde_json::Value>,
+    /// Secrets `settings/<name>` (`secret_key`, `relay_password`, `recaptcha_private_key`).
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, String>,
+    /// Mailu override files, `<dir>/<file>` (`postfix/postfix.cf`) to their text.
+    #[serde(default)]
+    pub mailu_overrides: std::collections::BTreeMap<String, String>,
 }
 
 /// The answer of `POST /api/v1/import`.

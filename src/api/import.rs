@@ -56,8 +56,107 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The change the document makes against `view`.
+/// What an import asks for, once passwords are hashed and DKIM keys made.
+struct Prepared {
+    mode: Mode,
+    document: Option<serde_json::Value>,
+    settings: Option<serde_json::Value>,
+    secrets: BTreeMap<String, String>,
+    mailu_overrides: BTreeMap<String, String>,
+    generated: BTreeMap<crate::model::DomainName, crate::secret::dkim::Generated>,
+}
+
+/// The secrets of the settings an import may set (`docs/settings.md`).
+const SETTINGS_SECRETS: [&str; 3] = ["secret_key", "relay_password", "recaptcha_private_key"];
+
+/// The change the import makes against `view`: the document's edits, then the settings, their
+/// secrets and Mailu's override files, as one.
 fn plan(
+    view: &dyn View,
+    prepared: Prepared,
+    keyring: &crate::secret::Keyring,
+    recipient: &str,
+) -> Result<(Vec<Edit>, import::Summary), Error> {
+    let Prepared {
+        mode,
+        document,
+        settings,
+        secrets,
+        mailu_overrides,
+        generated,
+    } = prepared;
+    let (mut edits, mut summary) = match document {
+        Some(document) => plan_document(view, mode, document, keyring, recipient, generated)?,
+        None => (Vec::new(), import::Summary::default()),
+    };
+    let mut record = |path: &RepoPath, existed: bool| {
+        let list = if existed {
+            &mut summary.updated
+        } else {
+            &mut summary.created
+        };
+        list.push(path.to_string());
+    };
+    if let Some(patch) = settings {
+        let change = super::settings::plan_patch(view, &axum::http::HeaderMap::new(), patch)?;
+        for e in change.edits {
+            if view.read(&e.path) != e.content {
+                record(&e.path, true);
+                edits.push(e);
+            }
+        }
+    }
+    for (name, value) in secrets {
+        if !SETTINGS_SECRETS.contains(&name.as_str()) {
+            return Err(Error::field(
+                &format!("secrets.{name}"),
+                format!(
+                    "not a secret of the settings ({})",
+                    SETTINGS_SECRETS.join(", ")
+                ),
+            ));
+        }
+        let path = RepoPath::secret("settings", &name)
+            .map_err(|e| Error::field("secrets", e.to_string()))?;
+        let old = view.read(&path);
+        let same = old
+            .as_deref()
+            .and_then(|o| keyring.decrypt(o).ok())
+            .is_some_and(|p| p.expose_secret() == value.as_bytes());
+        if same {
+            continue;
+        }
+        let encrypted = crate::secret::encrypt_for_recipient(recipient, value.as_bytes())
+            .map_err(|e| Error::HeadInvalid(e.to_string()))?;
+        record(&path, old.is_some());
+        edits.push(Edit::write(path, encrypted));
+    }
+    for (file, text) in mailu_overrides {
+        let (dir, name) = file.split_once('/').ok_or_else(|| {
+            Error::field(
+                &format!("mailu_overrides.{file}"),
+                "must be <folder>/<file>, e.g. postfix/postfix.cf",
+            )
+        })?;
+        let path =
+            super::overrides::path_of(view, super::overrides::Tree::MailuOverride, dir, name)?;
+        super::overrides::check_body(
+            super::overrides::Tree::MailuOverride,
+            &path,
+            text.as_bytes(),
+        )?;
+        let old = view.read(&path);
+        if old.as_deref() == Some(text.as_bytes()) {
+            continue;
+        }
+        record(&path, old.is_some());
+        edits.push(Edit::write(path, text.into_bytes()));
+    }
+    Ok((edits, summary))
+}
+
+/// The edits of the `config-export` document against `view`.
+fn plan_document(
     view: &dyn View,
     mode: Mode,
     document: serde_json::Value,
@@ -123,7 +222,10 @@ pub async fn post(
     let Request {
         mode,
         dry_run,
-        mut document,
+        document,
+        settings,
+        secrets,
+        mailu_overrides,
     } = request;
     // CPU work before the writer's lock: hashing plaintext passwords, making DKIM keys.
     let cost = {
@@ -131,7 +233,10 @@ pub async fn post(
         let view = Acked::new(&state)?;
         super::user::cost(&view)
     };
-    let to_generate = import::domains_to_generate(&document);
+    let to_generate = document
+        .as_ref()
+        .map(import::domains_to_generate)
+        .unwrap_or_default();
     let (document, generated) = {
         let _permit = ctx
             .hashing
@@ -139,8 +244,11 @@ pub async fn post(
             .await
             .map_err(|_| Error::Unavailable("the server is shutting down".into()))?;
         tokio::task::spawn_blocking(move || -> Result<_, Error> {
-            import::hash_passwords(&mut document, cost)
-                .map_err(|e| Error::field("user.password", e.to_string()))?;
+            let mut document = document;
+            if let Some(document) = document.as_mut() {
+                import::hash_passwords(document, cost)
+                    .map_err(|e| Error::field("user.password", e.to_string()))?;
+            }
             let mut generated = BTreeMap::new();
             for name in to_generate {
                 let key = crate::secret::dkim::generate()
@@ -151,13 +259,21 @@ pub async fn post(
         })
         .await??
     };
+    let prepared = Prepared {
+        mode,
+        document,
+        settings,
+        secrets,
+        mailu_overrides,
+        generated,
+    };
     let keyring = ctx.keyring.clone();
     let recipient = ctx.recipient.clone();
     if dry_run {
         let (edits, summary) = blocking(|| {
             let state = ctx.versioner.state();
             let view = Acked::new(&state)?;
-            plan(&view, mode, document, &keyring, &recipient, generated)
+            plan(&view, prepared, &keyring, &recipient)
         })?;
         if !edits.is_empty() {
             ctx.versioner.check(edits).await?;
@@ -178,8 +294,7 @@ pub async fn post(
         .versioner
         .write(|state| {
             let view = Acked::new(state)?;
-            let (edits, summary) =
-                blocking(|| plan(&view, mode, document, &keyring, &recipient, generated))?;
+            let (edits, summary) = blocking(|| plan(&view, prepared, &keyring, &recipient))?;
             let line = summary.line();
             out = Some(summary);
             if edits.is_empty() {

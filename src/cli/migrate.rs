@@ -22,8 +22,16 @@ use crate::import::{self, Document, Mode, Outcome, Problem, Request};
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
     /// The document from `flask mailu config-export` (YAML, or JSON with `--json` there); `-` reads
-    /// standard input.
-    pub file: PathBuf,
+    /// standard input. Without it, only `--env` and `--overrides` are imported.
+    pub file: Option<PathBuf>,
+    /// A Mailu `mailu.env`: its settings go to `mailu.toml` (as `docs/settings.md` maps them),
+    /// SECRET_KEY, RELAYPASSWORD and RECAPTCHA_PRIVATE_KEY to the secret store; API_TOKEN is reported.
+    #[arg(long)]
+    pub env: Option<PathBuf>,
+    /// A Mailu `overrides/` folder (`postfix/`, `dovecot/`, `nginx/`, `rspamd/`, ...): its files go
+    /// to `mailu-overrides/`, with Mailu's meaning.
+    #[arg(long)]
+    pub overrides: Option<PathBuf>,
     /// Merge into the current configuration with Mailu's notation (`-name: x` deletes,
     /// `-email: null` prunes, `-item` and `-prune-` in lists) instead of replacing domains, users,
     /// aliases and relays.
@@ -105,16 +113,83 @@ fn without_plaintext(mut value: Value) -> Value {
     value
 }
 
+/// The files of a Mailu `overrides/` folder as `<dir>/<file>` → text (sub-folders kept).
+fn read_overrides(root: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!("{}: override files must be UTF-8 text", path.display())
+                })?;
+                out.insert(rel, text);
+            }
+        }
+        Ok(())
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out)?;
+    Ok(out)
+}
+
 pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let text = read_input(&args.file)?;
-    let file = args.file.display().to_string();
+    let mut request = Request {
+        mode: if args.update {
+            Mode::Update
+        } else {
+            Mode::Replace
+        },
+        dry_run: args.dry_run,
+        ..Request::default()
+    };
+    let mut env_lines = BTreeMap::new();
+    let mut api_token = false;
+    if let Some(env) = &args.env {
+        let text = read_input(env)?;
+        let converted = import::env::convert(&text);
+        for p in &converted.problems {
+            eprintln!("{}:{}: {}: {}", env.display(), p.line, p.name, p.message);
+        }
+        if !converted.problems.is_empty() {
+            return Ok(ExitCode::from(super::EXIT_INVALID));
+        }
+        for (name, why) in &converted.ignored {
+            eprintln!("mailu-git: {}: {name} ignored ({why})", env.display());
+        }
+        if !converted.settings.is_empty() {
+            request.settings = Some(Value::Object(converted.settings));
+        }
+        request.secrets = converted.secrets;
+        api_token = converted.api_token.is_some();
+        env_lines = converted.lines;
+    }
+    if let Some(dir) = &args.overrides {
+        request.mailu_overrides = read_overrides(dir)?;
+    }
+    let Some(path) = args.file.clone() else {
+        if args.env.is_none() && args.overrides.is_none() {
+            anyhow::bail!("nothing to import: name a config-export file, --env or --overrides");
+        }
+        return send(
+            connection,
+            request,
+            "",
+            &BTreeMap::new(),
+            &env_lines,
+            api_token,
+        );
+    };
+    let text = read_input(&path)?;
+    let file = path.display().to_string();
     let format = Format::guess(&text);
     let lines = parse::entry_lines(&text, format);
-    let mode = if args.update {
-        Mode::Update
-    } else {
-        Mode::Replace
-    };
     let document = match parse::value(&text, format) {
         Ok(v) => v,
         Err(e) => {
@@ -122,7 +197,7 @@ pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCo
             return Ok(ExitCode::from(super::EXIT_INVALID));
         }
     };
-    if mode == Mode::Replace {
+    if request.mode == Mode::Replace {
         // The strict reading names the field; the conversion finds every other problem the
         // document has on its own (not against the server's configuration).
         if let Err(e) = parse::document(&text, format) {
@@ -149,17 +224,26 @@ pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCo
             return Ok(ExitCode::from(super::EXIT_INVALID));
         }
     }
-    let entries = lines.len();
+    request.document = Some(document);
     eprintln!(
-        "mailu-git: {file}: {entries} entries read; sending them to the server as one change{}",
+        "mailu-git: {file}: {} entries read; sending them to the server as one change{}",
+        lines.len(),
         if args.dry_run { " (dry run)" } else { "" }
     );
+    send(connection, request, &file, &lines, &env_lines, api_token)
+}
+
+/// Sends the import and prints the answer; a refusal's problems point at their lines.
+fn send(
+    connection: Connection,
+    request: Request,
+    file: &str,
+    lines: &BTreeMap<(String, usize), usize>,
+    env_lines: &BTreeMap<String, usize>,
+    api_token: bool,
+) -> anyhow::Result<ExitCode> {
+    let dry_run = request.dry_run;
     let session = Session::open(connection)?;
-    let request = Request {
-        mode,
-        dry_run: args.dry_run,
-        document,
-    };
     let body = serde_json::to_value(&request)?;
     let answer = match session.post_value("import", &body) {
         Ok(answer) => answer,
@@ -174,20 +258,23 @@ pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCo
                     .and_then(|(s, rest)| Some((s, rest.split_once(']')?.0.parse().ok()?)));
                 match at {
                     Some((section, index)) => {
-                        eprintln!("{}: {key}: {text}", place(&file, &lines, section, index));
+                        eprintln!("{}: {key}: {text}", place(file, lines, section, index));
                     }
-                    None => eprintln!("{file}: {key}: {text}"),
+                    None => eprintln!("{key}: {text}"),
                 }
             }
             if errors.is_empty() {
-                eprintln!("{file}: {message}");
+                eprintln!("{message}");
+            }
+            if !env_lines.is_empty() {
+                eprintln!("(settings keys are those of mailu.toml; see docs/settings.md)");
             }
             eprintln!("mailu-git: the server refused the import; nothing was changed");
             return Ok(ExitCode::from(super::EXIT_INVALID));
         }
         Err(e) => return Err(e.into()),
     };
-    session.print(&answer, |v| {
+    let code = session.print(&answer, |v| {
         let outcome: Option<Outcome> = serde_json::from_value(v.clone()).ok();
         let Some(o) = outcome else {
             return format!("{v}\n");
@@ -216,7 +303,16 @@ pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCo
             }
         }
         out
-    })
+    })?;
+    if api_token && !dry_run {
+        // Access tokens live outside the repository: the separate step, reported, not done here.
+        eprintln!(
+            "mailu-git: mailu.env sets API_TOKEN. So that scripts using it keep working, make it an \
+             admin access token: start the server with MAILU_GIT_ADMIN_TOKEN set to the same value \
+             (stored as the access token `env-admin`; see docs/api.md)."
+        );
+    }
+    Ok(code)
 }
 
 pub fn export(connection: Connection, args: ExportArgs) -> anyhow::Result<ExitCode> {

@@ -472,3 +472,97 @@ relay:
         Some("alice@example.com")
     );
 }
+
+#[test]
+fn mailu_env_and_overrides_import_with_the_document_as_one_version() {
+    let (server, token) = started();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "mailu.yaml", &document());
+    let env = write(
+        tmp.path(),
+        "mailu.env",
+        "# Mailu main configuration file\nDOMAIN=example.com\nHOSTNAMES=mail.example.com,mx.example.com\n\
+         POSTMASTER=admin\nMESSAGE_SIZE_LIMIT=20000000\nWELCOME=true\nFETCHMAIL_DELAY=900\n\
+         RELAYPASSWORD=relay-secret\nSECRET_KEY=ABCDEFGHIJKLMNOP\nAPI_TOKEN=0123456789abcdef0123\n\
+         DISABLE_STATISTICS=True\nCOMPOSE_PROJECT_NAME=mailu\n",
+    );
+    let overrides = tmp.path().join("overrides");
+    std::fs::create_dir_all(overrides.join("postfix")).unwrap();
+    std::fs::write(
+        overrides.join("postfix/postfix.cf"),
+        "smtpd_banner = $myhostname ESMTP imported\n",
+    )
+    .unwrap();
+    let before = versions(&server);
+    let out = cli(
+        &server,
+        &token,
+        &[
+            "import",
+            &file,
+            "--env",
+            &env,
+            "--overrides",
+            overrides.to_str().unwrap(),
+            "--wait",
+        ],
+        "",
+    );
+    let stdout = ok(&out);
+    assert!(stdout.contains("in version"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DISABLE_STATISTICS ignored"), "{stderr}");
+    assert!(
+        stderr.contains("MAILU_GIT_ADMIN_TOKEN"),
+        "the API_TOKEN step is reported: {stderr}"
+    );
+    assert!(
+        !stderr.contains("0123456789abcdef0123"),
+        "the token is never printed"
+    );
+    assert_eq!(
+        versions(&server),
+        before + 1,
+        "document, settings and overrides: one version"
+    );
+
+    let settings: toml::Table = show(&server, "mailu.toml").parse().unwrap();
+    assert_eq!(settings["mail"]["domain"].as_str(), Some("example.com"));
+    assert_eq!(settings["mail"]["hostnames"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        settings["mail"]["message_size_limit"].as_integer(),
+        Some(20_000_000)
+    );
+    assert_eq!(
+        settings["fetchmail"]["delay"].as_str(),
+        Some("15m"),
+        "Mailu's seconds"
+    );
+    let relay = show(&server, "secrets/settings/relay_password");
+    assert!(relay.starts_with("-----BEGIN AGE") && !relay.contains("relay-secret"));
+    assert_eq!(
+        show(&server, "mailu-overrides/postfix/postfix.cf"),
+        "smtpd_banner = $myhostname ESMTP imported\n"
+    );
+    // The override took Mailu's meaning: it reaches postfix's rendered main.cf.
+    let files = git(
+        &repo(&server),
+        &["ls-tree", "-r", "--name-only", "main", "rendered/smtp"],
+    );
+    let main_cf = files
+        .lines()
+        .find(|f| f.ends_with("main.cf"))
+        .expect("a rendered main.cf");
+    assert!(show(&server, main_cf).contains("ESMTP imported"));
+
+    // A bad value is refused with the variable's line, before anything is sent.
+    let bad = write(
+        tmp.path(),
+        "bad.env",
+        "DOMAIN=example.com\nWELCOME=perhaps\n",
+    );
+    let out = cli(&server, &token, &["import", "--env", &bad], "");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{bad}:2: WELCOME")));
+    assert_eq!(versions(&server), before + 1);
+}
