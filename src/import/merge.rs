@@ -113,7 +113,14 @@ pub fn merge(current: Value, input: &Value) -> Result<Value, Vec<Problem>> {
                 .iter_mut()
                 .find(|m| canon(m, pk).as_deref() == Some(c.as_str()))
             {
-                Some(existing) => merge_object(existing, item, &at, &mut problems),
+                Some(existing) => {
+                    // The stored spelling of the key stays (`A.ORG` names `a.org`).
+                    let stored = existing.get(pk).cloned();
+                    merge_object(existing, item, &at, &mut problems);
+                    if let Some(stored) = stored {
+                        existing.insert(pk.to_owned(), stored);
+                    }
+                }
                 None => {
                     let mut fresh = Map::new();
                     merge_object(&mut fresh, item, &at, &mut problems);
