@@ -134,10 +134,10 @@ fn main() {
 /// The server's pid, from the data directory's lock file.
 fn server_pid(data: &Path) -> Option<u32> {
     for name in ["lock", ".lock", "mailu-git.lock"] {
-        if let Ok(text) = std::fs::read_to_string(data.join(name)) {
-            if let Some(pid) = text.split_whitespace().find_map(|w| w.parse().ok()) {
-                return Some(pid);
-            }
+        if let Ok(text) = std::fs::read_to_string(data.join(name))
+            && let Some(pid) = text.split_whitespace().find_map(|w| w.parse().ok())
+        {
+            return Some(pid);
         }
     }
     None

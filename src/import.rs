@@ -170,15 +170,15 @@ fn split_path(path: &str) -> (Entry, String) {
         key: String::new(),
     };
     let mut field = String::new();
-    if let Some((section, rest)) = path.split_once('[') {
-        if let Some((index, rest)) = rest.split_once(']') {
-            entry.section = section.to_owned();
-            entry.index = index.parse().unwrap_or(0);
-            field = rest
-                .trim_start_matches('.')
-                .replace('[', ".")
-                .replace(']', "");
-        }
+    if let Some((section, rest)) = path.split_once('[')
+        && let Some((index, rest)) = rest.split_once(']')
+    {
+        entry.section = section.to_owned();
+        entry.index = index.parse().unwrap_or(0);
+        field = rest
+            .trim_start_matches('.')
+            .replace('[', ".")
+            .replace(']', "");
     }
     (entry, field)
 }

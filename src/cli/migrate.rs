@@ -95,11 +95,11 @@ fn without_plaintext(mut value: Value) -> Value {
         .map(|h| h.as_str().to_owned())
         .unwrap_or_default();
     let mut fix = |entry: &mut Value| {
-        if let Some(m) = entry.as_object_mut() {
-            if m.get("hash_password").and_then(Value::as_bool) == Some(true) {
-                m.insert("password".into(), Value::String(placeholder.clone()));
-                m.remove("hash_password");
-            }
+        if let Some(m) = entry.as_object_mut()
+            && m.get("hash_password").and_then(Value::as_bool) == Some(true)
+        {
+            m.insert("password".into(), Value::String(placeholder.clone()));
+            m.remove("hash_password");
         }
     };
     if let Some(users) = value.get_mut("user").and_then(Value::as_array_mut) {

@@ -135,10 +135,10 @@ pub fn objects(doc: &Document) -> Result<Objects, Vec<Problem>> {
             entry: entry("domain", i, &d.name),
             problems: &mut problems,
         };
-        if let Some((name, object)) = domain(d, &mut at) {
-            if out.domains.insert(name.clone(), object).is_some() {
-                at.push("name", format!("domain `{name}` is listed twice"));
-            }
+        if let Some((name, object)) = domain(d, &mut at)
+            && out.domains.insert(name.clone(), object).is_some()
+        {
+            at.push("name", format!("domain `{name}` is listed twice"));
         }
     }
     let mut managers: Vec<(Email, String, usize, usize)> = Vec::new();
@@ -208,17 +208,17 @@ pub fn objects(doc: &Document) -> Result<Objects, Vec<Problem>> {
         ("alias", doc.alias.iter().map(|a| &a.email).collect()),
     ] {
         for (i, raw) in emails.into_iter().enumerate() {
-            if let Ok(email) = Email::parse(raw) {
-                if !out.domains.contains_key(&email.domain) {
-                    problems.push(Problem {
-                        entry: entry(section, i, raw),
-                        field: "email".into(),
-                        message: format!(
-                            "domain `{}` is not in the document",
-                            email.domain.to_unicode()
-                        ),
-                    });
-                }
+            if let Ok(email) = Email::parse(raw)
+                && !out.domains.contains_key(&email.domain)
+            {
+                problems.push(Problem {
+                    entry: entry(section, i, raw),
+                    field: "email".into(),
+                    message: format!(
+                        "domain `{}` is not in the document",
+                        email.domain.to_unicode()
+                    ),
+                });
             }
         }
     }
@@ -302,10 +302,10 @@ fn hash_of(raw: &str) -> String {
     if crate::password::Hash::parse(raw).is_ok() {
         return raw.to_owned();
     }
-    if let Some((_, rest)) = raw.strip_prefix('{').and_then(|r| r.split_once('}')) {
-        if crate::password::Hash::parse(rest).is_ok() {
-            return rest.to_owned();
-        }
+    if let Some((_, rest)) = raw.strip_prefix('{').and_then(|r| r.split_once('}'))
+        && crate::password::Hash::parse(rest).is_ok()
+    {
+        return rest.to_owned();
     }
     raw.to_owned()
 }

@@ -149,13 +149,13 @@ fn yaml_lines(text: &str) -> BTreeMap<(String, usize), usize> {
                 .map(|(s, _)| (*s, None, 0));
             continue;
         }
-        if let Some((name, item_indent, count)) = &mut section {
-            if trimmed.starts_with("- ") || trimmed == "-" {
-                let at = *item_indent.get_or_insert(indent);
-                if at == indent {
-                    out.insert(((*name).to_owned(), *count), n + 1);
-                    *count += 1;
-                }
+        if let Some((name, item_indent, count)) = &mut section
+            && (trimmed.starts_with("- ") || trimmed == "-")
+        {
+            let at = *item_indent.get_or_insert(indent);
+            if at == indent {
+                out.insert(((*name).to_owned(), *count), n + 1);
+                *count += 1;
             }
         }
     }
@@ -201,11 +201,12 @@ fn json_lines(text: &str) -> BTreeMap<(String, usize), usize> {
                         .filter(|k| SECTIONS.iter().any(|(s, _)| s == k))
                         .map(|k| (k, 0));
                 }
-                if depth == 2 && c == '{' {
-                    if let Some((name, count)) = &mut in_section {
-                        out.insert((name.clone(), *count), line);
-                        *count += 1;
-                    }
+                if depth == 2
+                    && c == '{'
+                    && let Some((name, count)) = &mut in_section
+                {
+                    out.insert((name.clone(), *count), line);
+                    *count += 1;
                 }
                 depth += 1;
             }
