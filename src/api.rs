@@ -18,10 +18,12 @@ pub mod domain;
 pub mod error;
 pub mod fetch;
 pub mod gc;
+pub mod import;
 pub mod listing;
 pub mod metrics;
 pub mod openapi;
 pub mod overrides;
+pub mod python;
 pub mod relay;
 pub mod request;
 pub mod resource;
@@ -65,6 +67,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The server's age recipient: what operators encrypt secrets for (`mailu-git secret encrypt`).
     pub recipient: Arc<str>,
+    /// The server's secret key, for the secrets an export shows and an import compares.
+    pub keyring: Arc<crate::secret::Keyring>,
     /// The write path: the acknowledged state, and changes becoming versions.
     pub versioner: Versioner,
     /// Password hashes running at once (each takes a core for ~0.2 s at the default cost).
@@ -118,6 +122,7 @@ impl Context {
             versioner,
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
             recipient: keyring.recipient().into(),
+            keyring,
             store,
             tokens: Arc::new(RwLock::new(tokens)),
             limiter: Arc::new(Mutex::new(limiter)),
@@ -144,6 +149,13 @@ pub fn router(ctx: Context) -> Router {
         .route("/pending", get(write::pending))
         .route("/gc", post(gc::post))
         .route("/backup", get(backup::get))
+        .route(
+            "/import",
+            post(import::post).layer(DefaultBodyLimit::max(import::LIMIT)),
+        )
+        .route("/export", get(import::export))
+        .route("/client/python", get(python::info))
+        .route("/client/python/{file}", get(python::download))
         .route("/tag", get(tag::get_all).post(tag::post))
         .route("/tag/{*name}", axum::routing::delete(tag::delete))
         .route("/version", get(version::list))

@@ -22,6 +22,7 @@ use crate::{data_dir, server};
 mod access_token;
 mod admin;
 mod backup;
+mod migrate;
 mod render;
 mod secrets;
 mod versions;
@@ -337,6 +338,22 @@ enum Command {
         command: secrets::SecretCommand,
     },
     /// Run by the server's `git receive-pack` as a push hook; not for people.
+    /// Import a Mailu `config-export` document (YAML or JSON) as one change: by default its
+    /// domains, users, aliases and relays replace the current ones; `--update` merges.
+    Import {
+        #[command(flatten)]
+        args: migrate::ImportArgs,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Export the configuration as a Mailu `config-export` document (YAML; password hashes
+    /// included), so it can be imported into Mailu or back.
+    Export {
+        #[command(flatten)]
+        args: migrate::ExportArgs,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     #[command(hide = true)]
     Hook {
         /// `pre-receive` or `proc-receive`.
@@ -505,6 +522,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connection,
             command,
         } => admin::cleanup::tag(&admin::Session::open(connection)?, command),
+        Command::Import { args, connection } => migrate::import(connection, args),
+        Command::Export { args, connection } => migrate::export(connection, args),
         Command::Gc { connection } => admin::cleanup::gc(&admin::Session::open(connection)?),
         Command::Log { limit, connection } => versions::log(connection, limit),
         Command::Show { rev, connection } => versions::show(connection, &rev),

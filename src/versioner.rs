@@ -461,6 +461,20 @@ impl Versioner {
         }
     }
 
+    /// Whether `edits` laid over the acknowledged state would load, without making a change (an
+    /// import's `--dry-run`): every problem they would cause, or `Ok`. Blocking work runs off the
+    /// async threads; nothing is locked, so a later write may still be refused.
+    pub async fn check(&self, edits: Vec<Edit>) -> Result<(), Error> {
+        let (base, overlay) = {
+            let s = self.state();
+            (s.base().clone(), s.overlay().clone())
+        };
+        let loaded =
+            tokio::task::spawn_blocking(move || state::reload_with(&base, &overlay, &edits))
+                .await??;
+        loaded.map(|_| ()).map_err(Error::Rejected)
+    }
+
     /// Submits a change that needs no validation against the state.
     pub async fn submit(&self, change: Change) -> Result<ChangeId, Error> {
         self.write(|_| Ok::<_, Error>(change)).await
