@@ -29,17 +29,7 @@ pub(super) fn open(
     let store = if repo.exists() {
         Store::open(&repo)?
     } else {
-        let files = first_version(&keyring)?;
-        let store = Store::init(
-            &repo,
-            &files,
-            &store::CommitMeta {
-                renderer: Some(crate::render::stamp().to_owned()),
-                ..store::CommitMeta::new(server_person(), "Create the configuration repository")
-            },
-        )?;
-        tracing::info!(path = %repo.display(), "created the configuration repository");
-        store
+        create_repository(&repo, &keyring, None)?
     };
     let debounce = debounce_of(&store)?;
     Ok(Opened {
@@ -48,6 +38,30 @@ pub(super) fn open(
         debounce,
         keyring,
     })
+}
+
+/// Creates the repository at `repo` with its first version: the template, with `setup`'s identity
+/// and first admin when given (`mailu-git init`), else as it is.
+pub(super) fn create_repository(
+    repo: &std::path::Path,
+    keyring: &secret::Keyring,
+    setup: Option<&super::init::Setup>,
+) -> Result<Store, Error> {
+    let files = first_version(keyring, setup)?;
+    let summary = match setup {
+        Some(s) => format!("Create the configuration repository for {}", s.domain),
+        None => "Create the configuration repository".to_owned(),
+    };
+    let store = Store::init(
+        repo,
+        &files,
+        &store::CommitMeta {
+            renderer: Some(crate::render::stamp().to_owned()),
+            ..store::CommitMeta::new(server_person(), &summary)
+        },
+    )?;
+    tracing::info!(path = %repo.display(), "created the configuration repository");
+    Ok(store)
 }
 
 /// The secrets the server makes itself (`settings/secret_key`, `webmail/roundcube_key`) that `has`
@@ -104,10 +118,16 @@ pub(super) async fn generate_missing_secrets(
     Ok(())
 }
 
-/// The first version: the embedded template, the generated secrets, and the files rendered from
-/// them.
-fn first_version(keyring: &secret::Keyring) -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
+/// The first version: the embedded template (with `setup` applied), the generated secrets, and
+/// the files rendered from them.
+fn first_version(
+    keyring: &secret::Keyring,
+    setup: Option<&super::init::Setup>,
+) -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
     let mut files: std::collections::BTreeMap<_, _> = repo_template::files()?.into_iter().collect();
+    if let Some(setup) = setup {
+        setup.apply(&mut files)?;
+    }
     for edit in generated_secrets(keyring, |_| false)? {
         if let Some(content) = edit.content {
             files.insert(edit.path, content);

@@ -24,6 +24,7 @@ mod entrypoint;
 mod gc;
 mod githttp;
 mod githttp_limits;
+mod init;
 mod mailflow;
 mod mailu_api;
 mod monitor;
