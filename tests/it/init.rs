@@ -227,3 +227,93 @@ fn the_template_identity_is_not_deployable_until_replaced() {
     patch(json!({"mail": {"hostnames": ["mx.example.com"]}}));
     assert_eq!(blocked(&server, &token), ["mail.hostnames"]);
 }
+
+/// The real worker on the real engine: while `mail.domain` is the template's example, it creates
+/// no container and its report (in `status`) says why; once the domain is real, it deploys.
+#[test]
+fn the_worker_deploys_nothing_on_the_example_domain_and_reports_why() {
+    use crate::entrypoint::Stack;
+    use crate::worker::{containers, spawn, status, wait_for};
+    let Some(stack) = Stack::start() else {
+        assert!(
+            std::env::var("MAILU_GIT_REQUIRE_ALL").as_deref() != Ok("1"),
+            "Docker or the bookworm image is missing and MAILU_GIT_REQUIRE_ALL=1"
+        );
+        eprintln!("SKIPPED: no Docker or no bookworm image");
+        return;
+    };
+    let project = format!("{}-ex", stack.name);
+    let admin = crate::bundle::ADMIN;
+    let services = request(
+        "GET",
+        &format!("{}/api/v1/service", stack.url()),
+        admin,
+        None,
+    );
+    for s in services.json().as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        if name != "smtp" && s["enabled"] == true {
+            stack.api(
+                "PATCH",
+                &format!("/service/{name}"),
+                json!({"enabled": false}),
+            );
+        }
+    }
+    stack.api(
+        "PATCH",
+        "/service/smtp",
+        json!({
+            "enabled": true,
+            "image": stack.bookworm,
+            "pull": "never",
+            "command": ["sleep", "3600"],
+            "networks": [stack.name],
+            "pre_start": [],
+            "ports": [],
+            "volumes": [],
+            "health": null,
+            "reload": {"command": ["true"], "paths": ["/etc/**"]},
+        }),
+    );
+    // Back to the template's identity (Stack::start gave the stack a domain of its own).
+    stack.api(
+        "PATCH",
+        "/settings",
+        json!({"mail": {"domain": "example.com", "hostnames": ["mail.example.com"]}}),
+    );
+    let worker = spawn(&stack, &project);
+    wait_for("a report of the blocked version", &project, || {
+        status(&stack)["deploy"]["incidents"]
+            .as_array()
+            .is_some_and(|i| {
+                i.iter()
+                    .any(|t| t.as_str().unwrap_or("").contains("mail.domain"))
+            })
+    });
+    let report = status(&stack)["deploy"].clone();
+    assert_eq!(report["services"], json!([]), "{report}");
+    assert!(
+        report["incidents"][0]
+            .as_str()
+            .unwrap()
+            .contains("not deployable, nothing was deployed"),
+        "{report}"
+    );
+    assert!(
+        containers(&project).is_empty(),
+        "{:?}",
+        containers(&project)
+    );
+
+    // A real domain: the same worker deploys at once.
+    stack.api(
+        "PATCH",
+        "/settings",
+        json!({"mail": {"domain": "stack.test", "hostnames": ["mail.stack.test"]}}),
+    );
+    wait_for("smtp running", &project, || {
+        containers(&project).get("smtp").is_some_and(|c| c.2)
+    });
+    drop(worker);
+}
