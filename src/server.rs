@@ -127,6 +127,9 @@ pub enum Error {
     TemplatePath(#[from] model::PathError),
     #[error("{0}")]
     Template(String),
+    /// The repository was written by a newer mailu-git (`mailu.toml`'s `format`).
+    #[error("mailu.toml at main: {0}")]
+    NewerFormat(String),
     /// `init` refuses a data directory that exists and holds anything.
     #[error("--data: {}: {reason}", path.display())]
     InitData { path: PathBuf, reason: String },

@@ -27,7 +27,9 @@ pub(super) fn open(
     };
     let repo = data.repo();
     let store = if repo.exists() {
-        Store::open(&repo)?
+        let store = Store::open(&repo)?;
+        check_format(&store)?;
+        store
     } else {
         create_repository(&repo, &keyring, None)?
     };
@@ -38,6 +40,27 @@ pub(super) fn open(
         debounce,
         keyring,
     })
+}
+
+/// Refuses a repository whose `mailu.toml` at main has a `format` newer than this binary reads:
+/// serving it would half-work (every write refused, nothing deployable), so the server does not
+/// start and says to upgrade. Nothing is written.
+fn check_format(store: &Store) -> Result<(), Error> {
+    let path = model::RepoPath::settings();
+    let text = store
+        .snapshot(&store::Rev::Head)?
+        .read(&path)?
+        .unwrap_or_default();
+    let found = String::from_utf8_lossy(&text)
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("format").and_then(toml::Value::as_integer));
+    match found {
+        Some(n) if n > i64::from(model::settings::FORMAT) => Err(Error::NewerFormat(
+            model::settings::newer_format(u32::try_from(n).unwrap_or(u32::MAX)),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Creates the repository at `repo` with its first version: the template, with `setup`'s identity

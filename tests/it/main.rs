@@ -34,6 +34,7 @@ mod secret;
 mod serve;
 mod server_image;
 mod tls;
+mod upgrade;
 mod versions;
 mod worker;
 mod worker_engine;

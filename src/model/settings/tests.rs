@@ -111,7 +111,17 @@ fn format_is_required_and_checked() {
         found,
         [Problem::new(
             "format",
-            "format 2 is not supported; this mailu-git reads format 1"
+            "format 2 was made by a newer mailu-git; this mailu-git reads format 1: upgrade mailu-git"
+        )]
+    );
+    let settings: Settings = toml::from_str("format = 0").unwrap();
+    let mut found = Vec::new();
+    settings.validate(&mut found);
+    assert_eq!(
+        found,
+        [Problem::new(
+            "format",
+            "format 0 is not supported; this mailu-git reads format 1"
         )]
     );
 }
