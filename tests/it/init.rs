@@ -305,6 +305,19 @@ fn the_worker_deploys_nothing_on_the_example_domain_and_reports_why() {
         "{:?}",
         containers(&project)
     );
+    // `mailu-git status` says it too.
+    let out = std::process::Command::new(bin())
+        .args(["status", "--server", &stack.url()])
+        .env("MAILU_GIT_TOKEN", admin)
+        .env_remove("MAILU_GIT_URL")
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", text(&out.stderr));
+    assert!(
+        shown.contains("not deployable") && shown.contains("mail.domain"),
+        "{shown}"
+    );
 
     // A real domain: the same worker deploys at once.
     stack.api(
