@@ -435,3 +435,23 @@ fn history_keeps_last_n_or_younger_than_d_days() {
     let zero_days = History { keep_days: 0, ..h };
     assert!(!zero_days.keeps(2, std::time::Duration::ZERO));
 }
+
+#[test]
+fn the_example_identity_is_named_field_by_field() {
+    let fields =
+        |mail: &Mail| -> Vec<String> { mail.placeholders().into_iter().map(|p| p.field).collect() };
+    let mut mail = Mail::default();
+    assert_eq!(fields(&mail), ["mail.domain", "mail.hostnames"]);
+    mail.domain = DomainName::parse("one.test").unwrap();
+    assert_eq!(fields(&mail), ["mail.hostnames"]);
+    mail.hostnames = vec![
+        DomainName::parse("mx.one.test").unwrap(),
+        DomainName::parse("a.b.example.com").unwrap(),
+    ];
+    assert_eq!(fields(&mail), ["mail.hostnames"]);
+    mail.hostnames.pop();
+    assert!(fields(&mail).is_empty());
+    // Only the example domain itself and names under it: `notexample.com` is someone's.
+    mail.domain = DomainName::parse("notexample.com").unwrap();
+    assert!(fields(&mail).is_empty());
+}
