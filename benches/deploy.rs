@@ -252,7 +252,11 @@ async fn main() {
         reqwest::Method::PATCH,
         &api("settings?wait=true"),
         ADMIN,
-        Some(json!({"debounce": {"quiet": "200ms"}})),
+        Some(json!({
+            "debounce": {"quiet": "200ms"},
+            // The template's example domain is never deployed.
+            "mail": {"domain": "bench.test", "hostnames": ["mail.bench.test"]},
+        })),
     )
     .await;
     docker(&["restart", "-t", "10", &stack.server]);

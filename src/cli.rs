@@ -7,7 +7,7 @@
 //! status reads it from that message or calls the API itself); 2 a usage error (clap); 3 the
 //! configuration is invalid (every problem printed as `file:line: field: message`).
 //!
-//! The admin commands (`domain`, `alternative`, `relay`, `manager`, `dkim`, `user`, `alias`,
+//! `init` makes a new data directory offline (`server::init`). The admin commands (`domain`, `alternative`, `relay`, `manager`, `dkim`, `user`, `alias`,
 //! `fetch`, `settings`, `service`, `override`, `template`, `mailu-override`, `pending`, `change`) go through the REST API (`admin`); so do `log`, `show`, `diff`, `revert`, `suspend`, `resume` and `status` (`versions`), the last four also offline with `--data DIR`; the others work on local files.
 
 use std::net::SocketAddr;
@@ -22,6 +22,7 @@ use crate::{data_dir, server};
 mod access_token;
 mod admin;
 mod backup;
+mod init;
 mod migrate;
 mod render;
 mod secrets;
@@ -92,6 +93,10 @@ enum Command {
         #[arg(long, env = "MAILU_GIT_ACME_RETRY_MAX", default_value = "1d", value_parser = humantime::parse_duration)]
         acme_retry_max: std::time::Duration,
     },
+    /// Make a new data directory (missing or empty) whose first version has your domain, host
+    /// names and a first admin user, instead of the template's example values (offline, before
+    /// the first `serve`). Prints the admin access token once.
+    Init(init::InitArgs),
     /// Validate a checkout of the config repository (model and templates) and print every problem.
     Check {
         /// The checkout's root folder.
@@ -450,6 +455,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             ))
         }
+        Command::Init(args) => init::run(args),
         Command::Check { dir } => render::check(&dir),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),

@@ -21,6 +21,7 @@ use crate::versioner::{self, Versioner};
 use crate::{api, githttp, model, secret};
 
 mod first_start;
+pub mod init;
 mod tokens;
 
 pub use first_start::generated_secrets;
@@ -126,6 +127,12 @@ pub enum Error {
     TemplatePath(#[from] model::PathError),
     #[error("{0}")]
     Template(String),
+    /// The repository was written by a newer mailu-git (`mailu.toml`'s `format`).
+    #[error("mailu.toml at main: {0}")]
+    NewerFormat(String),
+    /// `init` refuses a data directory that exists and holds anything.
+    #[error("--data: {}: {reason}", path.display())]
+    InitData { path: PathBuf, reason: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -351,11 +358,27 @@ fn debounce_of(store: &Store) -> Result<model::settings::Debounce, Error> {
     }
 }
 
-/// Says once at start what the acknowledged configuration holds, or every problem in it.
+/// Says once at start what the acknowledged configuration holds, or every problem in it; and,
+/// on stdout, how to leave the template's example identity while the configuration is still on it
+/// (it is never deployed until then).
 fn log_configuration(versioner: &Versioner) {
     let state = versioner.state();
     match state.config() {
-        Ok(config) => tracing::info!(summary = %config.summary(), "loaded the configuration"),
+        Ok(config) => {
+            tracing::info!(summary = %config.summary(), "loaded the configuration");
+            let placeholders = config.settings.mail.placeholders();
+            for p in &placeholders {
+                tracing::warn!(field = %p.field, "{}; nothing is deployed until then", p.message);
+            }
+            if !placeholders.is_empty() {
+                println!(
+                    "mailu-git: the configuration still has the template's example domain and is \
+                     not deployed; set yours: `mailu-git settings set mail.domain YOUR.DOMAIN` and \
+                     `mailu-git settings set mail.hostnames '[\"mail.YOUR.DOMAIN\"]'` (or start \
+                     from `mailu-git init` on an empty data dir)"
+                );
+            }
+        }
         Err(problems) => {
             for p in problems.iter() {
                 tracing::error!(problem = %p, "the configuration at main is invalid");

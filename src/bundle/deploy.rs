@@ -23,6 +23,18 @@ pub struct Deploy {
     pub services: Vec<DeployedService>,
     /// How the mailboxes changed since `from`; `null` without `from` or when `from` is unknown.
     pub mailboxes: Option<MailboxChanges>,
+    /// Why this version must not be deployed (empty: it may): `mailu.toml` still holds the
+    /// template's example identity (`mail.domain`, `mail.hostnames`). The worker then deploys
+    /// nothing and reports why.
+    pub blocked: Vec<Blocked>,
+}
+
+/// One reason a version is not deployable: the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Blocked {
+    /// The setting, as `TABLE.KEY` of `mailu.toml` (`mail.domain`).
+    pub field: String,
+    pub message: String,
 }
 
 /// One enabled service of the deployed version.
@@ -95,6 +107,7 @@ impl Bundles {
             version,
             services,
             mailboxes: changes.map(|c| c.1),
+            blocked: blocked(&snapshot)?,
         })
     }
 
@@ -158,6 +171,28 @@ fn container_paths(changed: &[Changed], name: &ServiceName, service: &Service) -
         paths.push(ENV_PATH.to_owned());
     }
     paths
+}
+
+/// The example values `mailu.toml` still holds at `snapshot`. A file that does not parse (a
+/// deployed version never has one) blocks too: nothing is deployed on a guess.
+fn blocked(snapshot: &crate::store::Snapshot) -> Result<Vec<Blocked>, Error> {
+    use crate::model::{path::SETTINGS, settings::Settings, toml_file};
+    let bytes = snapshot.read(&RepoPath::settings())?.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let problems = match toml_file::parse::<Settings>(SETTINGS, &text) {
+        Ok(settings) => settings.mail.placeholders(),
+        Err(diagnostics) => vec![crate::model::Problem::new(
+            SETTINGS,
+            format!("does not parse ({} problems)", diagnostics.len()),
+        )],
+    };
+    Ok(problems
+        .into_iter()
+        .map(|p| Blocked {
+            field: p.field,
+            message: p.message,
+        })
+        .collect())
 }
 
 /// Whether `path` is `domains/<domain>/users/<user>.toml`.

@@ -408,6 +408,34 @@ fn status_text(v: &Value) -> String {
         v["renderer"]["server"].as_str().unwrap_or(""),
         v["renderer"]["main"].as_str().unwrap_or("none")
     ));
+    out.push_str(&worker_text(&v["deploy"]));
+    out
+}
+
+/// The worker's last report, if any: its failed actions and its incidents (a version not
+/// deployable, the engine lost).
+fn worker_text(report: &Value) -> String {
+    if !report.is_object() {
+        return String::new();
+    }
+    let mut out = format!(
+        "worker:    reported version {} at {}\n",
+        report["version"],
+        report["time"].as_str().unwrap_or("")
+    );
+    for s in report["services"].as_array().into_iter().flatten() {
+        if s["ok"] == false {
+            out.push_str(&format!(
+                "  FAILED {} {}: {}\n",
+                s["action"].as_str().unwrap_or(""),
+                s["service"].as_str().unwrap_or(""),
+                s["error"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    for i in report["incidents"].as_array().into_iter().flatten() {
+        out.push_str(&format!("  {}\n", i.as_str().unwrap_or("")));
+    }
     out
 }
 

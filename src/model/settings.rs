@@ -96,9 +96,20 @@ impl Default for Settings {
     }
 }
 
+/// Why a `format` above [`FORMAT`] is refused: a newer mailu-git wrote it, and only a newer one
+/// reads it (this one would half-understand it).
+pub fn newer_format(found: u32) -> String {
+    format!(
+        "format {found} was made by a newer mailu-git; this mailu-git reads format {FORMAT}: \
+         upgrade mailu-git"
+    )
+}
+
 impl FileType for Settings {
     fn validate(&self, problems: &mut Vec<Problem>) {
-        if self.format != FORMAT {
+        if self.format > FORMAT {
+            problems.push(Problem::new("format", newer_format(self.format)));
+        } else if self.format != FORMAT {
             problems.push(Problem::new(
                 "format",
                 format!(

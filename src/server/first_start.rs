@@ -27,19 +27,11 @@ pub(super) fn open(
     };
     let repo = data.repo();
     let store = if repo.exists() {
-        Store::open(&repo)?
-    } else {
-        let files = first_version(&keyring)?;
-        let store = Store::init(
-            &repo,
-            &files,
-            &store::CommitMeta {
-                renderer: Some(crate::render::stamp().to_owned()),
-                ..store::CommitMeta::new(server_person(), "Create the configuration repository")
-            },
-        )?;
-        tracing::info!(path = %repo.display(), "created the configuration repository");
+        let store = Store::open(&repo)?;
+        check_format(&store)?;
         store
+    } else {
+        create_repository(&repo, &keyring, None)?
     };
     let debounce = debounce_of(&store)?;
     Ok(Opened {
@@ -48,6 +40,51 @@ pub(super) fn open(
         debounce,
         keyring,
     })
+}
+
+/// Refuses a repository whose `mailu.toml` at main has a `format` newer than this binary reads:
+/// serving it would half-work (every write refused, nothing deployable), so the server does not
+/// start and says to upgrade. Nothing is written.
+fn check_format(store: &Store) -> Result<(), Error> {
+    let path = model::RepoPath::settings();
+    let text = store
+        .snapshot(&store::Rev::Head)?
+        .read(&path)?
+        .unwrap_or_default();
+    let found = String::from_utf8_lossy(&text)
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("format").and_then(toml::Value::as_integer));
+    match found {
+        Some(n) if n > i64::from(model::settings::FORMAT) => Err(Error::NewerFormat(
+            model::settings::newer_format(u32::try_from(n).unwrap_or(u32::MAX)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the repository at `repo` with its first version: the template, with `setup`'s identity
+/// and first admin when given (`mailu-git init`), else as it is.
+pub(super) fn create_repository(
+    repo: &std::path::Path,
+    keyring: &secret::Keyring,
+    setup: Option<&super::init::Setup>,
+) -> Result<Store, Error> {
+    let files = first_version(keyring, setup)?;
+    let summary = match setup {
+        Some(s) => format!("Create the configuration repository for {}", s.domain),
+        None => "Create the configuration repository".to_owned(),
+    };
+    let store = Store::init(
+        repo,
+        &files,
+        &store::CommitMeta {
+            renderer: Some(crate::render::stamp().to_owned()),
+            ..store::CommitMeta::new(server_person(), &summary)
+        },
+    )?;
+    tracing::info!(path = %repo.display(), "created the configuration repository");
+    Ok(store)
 }
 
 /// The secrets the server makes itself (`settings/secret_key`, `webmail/roundcube_key`) that `has`
@@ -104,10 +141,16 @@ pub(super) async fn generate_missing_secrets(
     Ok(())
 }
 
-/// The first version: the embedded template, the generated secrets, and the files rendered from
-/// them.
-fn first_version(keyring: &secret::Keyring) -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
+/// The first version: the embedded template (with `setup` applied), the generated secrets, and
+/// the files rendered from them.
+fn first_version(
+    keyring: &secret::Keyring,
+    setup: Option<&super::init::Setup>,
+) -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
     let mut files: std::collections::BTreeMap<_, _> = repo_template::files()?.into_iter().collect();
+    if let Some(setup) = setup {
+        setup.apply(&mut files)?;
+    }
     for edit in generated_secrets(keyring, |_| false)? {
         if let Some(content) = edit.content {
             files.insert(edit.path, content);

@@ -49,6 +49,35 @@ pub struct Summary {
     pub services: Vec<SummaryService>,
     #[serde(default)]
     pub mailboxes: Option<SummaryMailboxes>,
+    /// Why the version must not be deployed; empty when it may.
+    #[serde(default)]
+    pub blocked: Vec<SummaryBlocked>,
+}
+
+/// One reason the deployed version is not deployable.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SummaryBlocked {
+    pub field: String,
+    pub message: String,
+}
+
+/// The report's incident for a version that is not deployable: what the worker did (nothing) and
+/// why, each field named.
+pub fn blocked_incident(summary: &Summary) -> Option<String> {
+    if summary.blocked.is_empty() {
+        return None;
+    }
+    let reasons: Vec<String> = summary
+        .blocked
+        .iter()
+        .map(|b| format!("{}: {}", b.field, b.message))
+        .collect();
+    let text = format!(
+        "version {} is not deployable, nothing was deployed: {}",
+        summary.version.number,
+        reasons.join("; ")
+    );
+    Some(text.chars().take(crate::deploy_report::MAX_ERROR).collect())
 }
 
 /// The deployed version's number.
@@ -215,8 +244,23 @@ pub async fn pass(
     summary: &Summary,
     applied: Option<u64>,
     full: bool,
-    incidents: Vec<String>,
+    mut incidents: Vec<String>,
 ) -> Result<(), Error> {
+    if let Some(why) = blocked_incident(summary) {
+        // The template's example identity never reaches a container: nothing is created,
+        // changed or removed; the report says why, so `status` shows it.
+        tracing::warn!(version = summary.version.number, reason = %why, "not deploying");
+        incidents.truncate(crate::deploy_report::MAX_INCIDENTS - 1);
+        incidents.push(why);
+        let report = Report {
+            version: summary.version.number,
+            time: now(),
+            services: Vec::new(),
+            incidents,
+        };
+        let _: Report = client.post("deploy/report", &report, Wait(false)).await?;
+        return Ok(());
+    }
     let mut have = existing(&engine.ours().await?);
     if full {
         for s in deployable(summary) {

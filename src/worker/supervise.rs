@@ -135,7 +135,11 @@ pub async fn run(options: Options) -> ! {
                         .await;
                         match result {
                             Ok(()) => {
-                                applied = Some(number);
+                                // A blocked version was not applied: the next one is compared
+                                // with what the containers last got, not with it.
+                                if summary.blocked.is_empty() {
+                                    applied = Some(number);
+                                }
                                 seen = Some(number);
                                 full = false;
                                 incidents.clear();

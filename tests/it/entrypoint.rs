@@ -143,6 +143,12 @@ impl Stack {
             "/data",
         ]);
         stack.wait_healthy();
+        // The template's example domain is never deployed: the stack gets a name of its own.
+        stack.api(
+            "PATCH",
+            "/settings",
+            serde_json::json!({"mail": {"domain": "stack.test", "hostnames": ["mail.stack.test"]}}),
+        );
         Some(stack)
     }
 

@@ -55,7 +55,40 @@ impl Default for Mail {
     }
 }
 
+/// The template's example domain: a configuration still on it (or on a name under it) is not
+/// deployable (`Mail::placeholders`).
+pub const EXAMPLE_DOMAIN: &str = "example.com";
+
+/// Whether `name` is the template's example domain or a name under it.
+fn is_example(name: &DomainName) -> bool {
+    let name = name.as_str();
+    name == EXAMPLE_DOMAIN || name.ends_with(&format!(".{EXAMPLE_DOMAIN}"))
+}
+
 impl Mail {
+    /// The fields still on the template's example values (`example.com`, `mail.example.com`): a
+    /// configuration with any is never deployed, so a stack never announces itself as someone
+    /// else's domain. Empty when the identity is real.
+    pub fn placeholders(&self) -> Vec<Problem> {
+        let mut found = Vec::new();
+        if is_example(&self.domain) {
+            found.push(Problem::new(
+                "mail.domain",
+                format!(
+                    "is still the template's example `{}`: run `mailu-git init` or set your mail domain",
+                    self.domain
+                ),
+            ));
+        }
+        if let Some(name) = self.hostnames.iter().find(|h| is_example(h)) {
+            found.push(Problem::new(
+                "mail.hostnames",
+                format!("holds the template's example `{name}`: set this server's host names"),
+            ));
+        }
+        found
+    }
+
     pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
         check(
             problems,

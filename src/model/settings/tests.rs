@@ -111,7 +111,17 @@ fn format_is_required_and_checked() {
         found,
         [Problem::new(
             "format",
-            "format 2 is not supported; this mailu-git reads format 1"
+            "format 2 was made by a newer mailu-git; this mailu-git reads format 1: upgrade mailu-git"
+        )]
+    );
+    let settings: Settings = toml::from_str("format = 0").unwrap();
+    let mut found = Vec::new();
+    settings.validate(&mut found);
+    assert_eq!(
+        found,
+        [Problem::new(
+            "format",
+            "format 0 is not supported; this mailu-git reads format 1"
         )]
     );
 }
@@ -424,4 +434,24 @@ fn history_keeps_last_n_or_younger_than_d_days() {
     assert!(!h.keeps(2, hour * 24));
     let zero_days = History { keep_days: 0, ..h };
     assert!(!zero_days.keeps(2, std::time::Duration::ZERO));
+}
+
+#[test]
+fn the_example_identity_is_named_field_by_field() {
+    let fields =
+        |mail: &Mail| -> Vec<String> { mail.placeholders().into_iter().map(|p| p.field).collect() };
+    let mut mail = Mail::default();
+    assert_eq!(fields(&mail), ["mail.domain", "mail.hostnames"]);
+    mail.domain = DomainName::parse("one.test").unwrap();
+    assert_eq!(fields(&mail), ["mail.hostnames"]);
+    mail.hostnames = vec![
+        DomainName::parse("mx.one.test").unwrap(),
+        DomainName::parse("a.b.example.com").unwrap(),
+    ];
+    assert_eq!(fields(&mail), ["mail.hostnames"]);
+    mail.hostnames.pop();
+    assert!(fields(&mail).is_empty());
+    // Only the example domain itself and names under it: `notexample.com` is someone's.
+    mail.domain = DomainName::parse("notexample.com").unwrap();
+    assert!(fields(&mail).is_empty());
 }
