@@ -27,6 +27,7 @@ mod githttp_limits;
 mod mailflow;
 mod mailu_api;
 mod monitor;
+mod monitor_dns;
 mod openapi;
 mod render_snapshots;
 mod secret;
