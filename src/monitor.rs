@@ -1,6 +1,7 @@
 //! What needs an admin's attention (`docs/operations.md`): a deploy that failed, versions that
 //! cannot be committed, a certificate close to expiry (or not covering the host names), low disk
-//! space in the data directory. A background task looks every `[monitoring] check_every`; the
+//! space in the data directory, a domain whose published DNS records differ from what it needs
+//! (`dns.rs`, every `[monitoring] dns_check_every`). A background task looks every `[monitoring] check_every`; the
 //! conditions it finds are `attention` in `GET /api/v1/status`, `mailu_git_attention` in `/metrics`,
 //! and, when `[monitoring] webhook` is set, a notification when each starts and when it ends
 //! (`webhook.rs`).
@@ -18,6 +19,7 @@ use crate::deploy_report::Report;
 use crate::model::settings::Monitoring;
 use crate::tls::status::Summary;
 
+pub mod dns;
 pub mod webhook;
 
 /// The conditions, as `kind` in the API and the metrics' label.
@@ -46,15 +48,19 @@ pub enum Kind {
     CertificateMismatch,
     /// The data directory's file system has less than `disk_free_min_mb` free.
     DiskLow,
+    /// A domain's published MX, SPF, DKIM or DMARC record differs from what it needs, or the
+    /// resolver of `monitoring.resolver` does not answer.
+    DnsMismatch,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::DeployFailed,
         Kind::NotWritable,
         Kind::CertificateExpiring,
         Kind::CertificateMismatch,
         Kind::DiskLow,
+        Kind::DnsMismatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +70,7 @@ impl Kind {
             Kind::CertificateExpiring => "certificate_expiring",
             Kind::CertificateMismatch => "certificate_mismatch",
             Kind::DiskLow => "disk_low",
+            Kind::DnsMismatch => "dns_mismatch",
         }
     }
 }
@@ -89,6 +96,8 @@ pub struct Inputs<'a> {
     pub certificate: Option<&'a Summary>,
     /// Free bytes on the data directory's file system, if it could be read.
     pub disk_free: Option<u64>,
+    /// What the last DNS check found (`dns.rs`), already judged.
+    pub dns: Vec<Found>,
     pub settings: Monitoring,
 }
 
@@ -180,6 +189,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Vec<Found> {
             ));
         }
     }
+    out.extend(inputs.dns.iter().cloned());
     out
 }
 
@@ -278,7 +288,12 @@ pub struct Sources {
 }
 
 /// One check: the inputs read now, evaluated, and the monitor updated.
-pub fn check(monitor: &Monitor, sources: &Sources, now: i64) -> (Changes, Monitoring) {
+pub fn check(
+    monitor: &Monitor,
+    sources: &Sources,
+    now: i64,
+    dns: Vec<Found>,
+) -> (Changes, Monitoring) {
     let health = sources.versioner.health();
     let not_writable = match &health {
         crate::versioner::Health::Ok => None,
@@ -299,6 +314,7 @@ pub fn check(monitor: &Monitor, sources: &Sources, now: i64) -> (Changes, Monito
         not_writable,
         certificate: certificate.as_ref(),
         disk_free: disk_free(&sources.data),
+        dns,
         settings,
     };
     let found = evaluate(&inputs);
@@ -310,12 +326,18 @@ pub fn check(monitor: &Monitor, sources: &Sources, now: i64) -> (Changes, Monito
 pub async fn run(monitor: Arc<Monitor>, sources: Sources) {
     let notifier = webhook::Notifier::new();
     let mut versions = sources.versioner.versions();
+    let mut dns = dns::Schedule::default();
     loop {
+        let target = {
+            let state = sources.versioner.state();
+            dns::Target::read(state.config().ok())
+        };
+        let dns = dns.current(target).await;
         let now = crate::tls::now();
         let (changes, settings) = {
             let monitor = monitor.clone();
             let sources = sources.clone();
-            match tokio::task::spawn_blocking(move || check(&monitor, &sources, now)).await {
+            match tokio::task::spawn_blocking(move || check(&monitor, &sources, now, dns)).await {
                 Ok(out) => out,
                 Err(err) => {
                     tracing::error!(error = %err, "the monitoring check failed");

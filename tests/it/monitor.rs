@@ -12,17 +12,17 @@ use serde_json::{Value, json};
 
 use crate::support::{TestServer, request};
 
-const ADMIN: &str = "monitor-admin-token-0123456789";
+pub const ADMIN: &str = "monitor-admin-token-0123456789";
 const WORKER: &str = "monitor-worker-token-0123456789";
 
 /// An HTTP endpoint on 127.0.0.1 that keeps every JSON body POSTed to it.
-struct Webhook {
-    url: String,
-    received: Arc<Mutex<Vec<Value>>>,
+pub struct Webhook {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Webhook {
-    fn start() -> Webhook {
+    pub fn start() -> Webhook {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let received: Arc<Mutex<Vec<Value>>> = Arc::default();
@@ -54,7 +54,7 @@ impl Webhook {
     }
 
     /// Waits (bounded) for a notification `event` of `kind`.
-    fn wait(&self, event: &str, kind: &str) -> Value {
+    pub fn wait(&self, event: &str, kind: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(found) = self
@@ -76,7 +76,7 @@ impl Webhook {
     }
 }
 
-fn api(server: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub fn api(server: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let reply = request(
         method,
         &format!("{}/api/v1/{path}", server.url),
@@ -89,7 +89,7 @@ fn api(server: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u
     )
 }
 
-fn monitoring(server: &TestServer, body: Value) {
+pub fn monitoring(server: &TestServer, body: Value) {
     let (status, answer) = api(
         server,
         "PATCH",
@@ -99,13 +99,13 @@ fn monitoring(server: &TestServer, body: Value) {
     assert_eq!(status, 200, "{answer}");
 }
 
-fn attention(server: &TestServer) -> Vec<Value> {
+pub fn attention(server: &TestServer) -> Vec<Value> {
     let (status, answer) = api(server, "GET", "status", None);
     assert_eq!(status, 200, "{answer}");
     answer["attention"].as_array().unwrap().clone()
 }
 
-fn metric(server: &TestServer, kind: &str) -> String {
+pub fn metric(server: &TestServer, kind: &str) -> String {
     let body = request("GET", &format!("{}/metrics", server.url), ADMIN, None).body;
     let prefix = format!("mailu_git_attention{{kind=\"{kind}\"}} ");
     body.lines()
@@ -211,6 +211,14 @@ fn monitoring_settings_are_checked_by_field() {
         (
             json!({"certificate_warn_days": 1000}),
             "monitoring.certificate_warn_days",
+        ),
+        (
+            json!({"resolver": "dns.example.com"}),
+            "monitoring.resolver",
+        ),
+        (
+            json!({"dns_check_every": "0s"}),
+            "monitoring.dns_check_every",
         ),
     ] {
         let (status, answer) = api(

@@ -18,6 +18,11 @@ pub struct Monitoring {
     pub disk_free_min_mb: u64,
     /// POST a JSON notification here when a condition starts or ends (http:// or https://; empty: none).
     pub webhook: String,
+    /// The DNS resolver that checks each domain's published records, `IP` or `IP:PORT` (empty: no
+    /// DNS check).
+    pub resolver: String,
+    /// How often the DNS records are checked (a new version checks at once).
+    pub dns_check_every: HumanDuration,
 }
 
 impl Default for Monitoring {
@@ -27,6 +32,8 @@ impl Default for Monitoring {
             certificate_warn_days: 14,
             disk_free_min_mb: 1024,
             webhook: String::new(),
+            resolver: String::new(),
+            dns_check_every: HumanDuration::from_secs(3600),
         }
     }
 }
@@ -59,6 +66,19 @@ impl Monitoring {
             scheme_ok,
             "monitoring.webhook",
             "must be empty or an http:// or https:// URL with a host",
+        );
+        check(
+            problems,
+            self.resolver.is_empty()
+                || crate::monitor::dns::parse_resolver(&self.resolver).is_some(),
+            "monitoring.resolver",
+            "must be empty or an IP address with an optional port, like \"127.0.0.1:53\" or \"[::1]:5353\"",
+        );
+        check(
+            problems,
+            self.dns_check_every.get() >= std::time::Duration::from_secs(1),
+            "monitoring.dns_check_every",
+            "must be at least 1s",
         );
     }
 
