@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::bundle::ADMIN;
 use crate::entrypoint::{Stack, exec, logs};
 use crate::support::have_tool;
 use client::{Client, Login};
@@ -104,6 +105,7 @@ fn a_stack_configured_only_through_the_api_delivers_and_serves_mail() {
     forwards(&stack, &client);
     sieve(&stack, &client);
     new_user(&stack, &client);
+    imported_user(&stack, &client);
     drop(worker);
 }
 
@@ -337,4 +339,66 @@ fn new_user(stack: &Stack, client: &Client) {
          {known:?}, first IMAPS login after {:?}",
         start.elapsed()
     );
+}
+
+/// Issue 10's proof: a user and an app token imported with `mailu-git import` from Mailu's
+/// config-export, with the hashes Mailu made (passlib's bcrypt_sha256 and pbkdf2_sha256, which
+/// dovecot cannot check by itself), log in over IMAPS and submit on 587 through dovecot's legacy
+/// fallback; a wrong password is still refused.
+fn imported_user(stack: &Stack, client: &Client) {
+    const PASSWORD: &str = "correct horse";
+    const HASH: &str =
+        "$bcrypt-sha256$v=2,t=2b,r=4$8LJGK4woxc5AWtct94XGw.$PUjXREz2dDi4Gs.79vu5b/7hzw4KVzK";
+    const TOKEN: &str = "tok";
+    const TOKEN_HASH: &str =
+        "$pbkdf2-sha256$1000$DEGIMSZkjPHe2/u/l1KK8Q$yg9yH9zZi/hC6z7OqzjYrdZmptnxLoaE.2oKQ/0YPo8";
+    let user = "legacy@two.test";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mailu.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "user:\n- email: {user}\n  password: '{HASH}'\n  tokens:\n  - id: 1\n    \
+             comment: phone\n    password: '{TOKEN_HASH}'\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::support::bin())
+        .args(["import", file.to_str().unwrap(), "--update", "--wait"])
+        .env("MAILU_GIT_URL", stack.url())
+        .env("MAILU_GIT_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "import: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let imap = format!("{}-imap", client.project);
+    eventually("dovecot knows the imported user", 100, || {
+        (exec(&imap, &format!("doveadm user {user}")).0 == 0).then_some(())
+    });
+    client.wait_login((user, PASSWORD), true);
+    assert!(
+        client.login((user, TOKEN)).0,
+        "the imported app token opens IMAP"
+    );
+    assert!(!client.login((user, "not the password")).0);
+    client.deliver(
+        587,
+        Some((user, PASSWORD)),
+        user,
+        &[ALICE.0],
+        "from the imported user",
+    );
+    client.deliver(
+        587,
+        Some((user, TOKEN)),
+        user,
+        &[ALICE.0],
+        "with the imported token",
+    );
+    assert_eq!(client.find(ALICE, "from the imported user").len(), 1);
+    assert_eq!(client.find(ALICE, "with the imported token").len(), 1);
 }
