@@ -115,12 +115,24 @@ pub async fn run(
     shared: Arc<Shared>,
     settings: Settings,
 ) {
+    // A new version may change the host names or the flavor: look at once, not at the next
+    // check, so a self-signed certificate follows `mail.hostnames` within moments. A failure's
+    // backoff is kept whatever arrives meanwhile (a CA is not asked again sooner).
+    let mut versions = versioner.versions();
     loop {
-        let wait = match step(&versioner, &keyring, &shared, &settings).await {
-            Ok(()) => settings.check,
-            Err(wait) => wait,
-        };
-        tokio::time::sleep(wait).await;
+        match step(&versioner, &keyring, &shared, &settings).await {
+            Ok(()) => {
+                tokio::select! {
+                    () = tokio::time::sleep(settings.check) => {}
+                    changed = versions.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(backoff) => tokio::time::sleep(backoff).await,
+        }
     }
 }
 
