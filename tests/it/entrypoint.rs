@@ -149,6 +149,36 @@ impl Stack {
             "/settings",
             serde_json::json!({"mail": {"domain": "stack.test", "hostnames": ["mail.stack.test"]}}),
         );
+        // The self-signed certificate follows the new host names in a version of its own: wait for
+        // it, so no test sees that version land in the middle of its scenario.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let reply = request(
+                "GET",
+                &format!("{}/api/v1/certificate", stack.url()),
+                ADMIN,
+                None,
+            );
+            let covers = serde_json::from_str::<serde_json::Value>(&reply.body)
+                .is_ok_and(|c| c["covers_hostnames"] == true);
+            let settled = request(
+                "GET",
+                &format!("{}/api/v1/status", stack.url()),
+                ADMIN,
+                None,
+            );
+            let pending = serde_json::from_str::<serde_json::Value>(&settled.body)
+                .map_or(1, |s| s["journal"]["pending"].as_u64().unwrap_or(1));
+            if covers && pending == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the certificate did not follow the stack's host names: {}",
+                reply.body
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         Some(stack)
     }
 
