@@ -34,6 +34,44 @@ impl Drop for Worker {
 }
 
 /// Starts `mailu-git worker` for `project` on the stack's server.
+/// Starts `mailu-git worker` in a container named `name` on the stack's network, as
+/// `deploy/compose.yaml` runs it: the binary under test mounted into the bookworm image, the
+/// Docker socket mounted, the server reached by its name. The caller removes the container.
+pub(crate) fn run_in_container(stack: &Stack, name: &str, project: &str) {
+    let socket = crate::docker_proxy::engine_socket();
+    let server_url = format!("http://{}:8080", stack.server);
+    let run = docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        &format!("mailu-git-test={}", stack.name),
+        "--network",
+        &stack.name,
+        "-v",
+        &format!("{}:/usr/local/bin/mailu-git:ro", bin()),
+        "-v",
+        &format!("{}:/var/run/docker.sock", socket.display()),
+        "-e",
+        &format!("MAILU_GIT_WORKER_TOKEN={WORKER}"),
+        &stack.bookworm,
+        "mailu-git",
+        "worker",
+        "--url",
+        &server_url,
+        "--project",
+        project,
+        "--server-url-for-containers",
+        &server_url,
+    ]);
+    assert!(
+        run.status.success(),
+        "the worker's container starts: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 pub(crate) fn spawn(stack: &Stack, project: &str) -> Worker {
     let child = Command::new(bin())
         .args([

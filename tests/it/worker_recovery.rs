@@ -327,42 +327,11 @@ fn the_worker_keeps_running_while_the_server_is_down_and_catches_up() {
     let project = format!("{}-v", stack.name);
     only(&stack, &[("smtp", json!({}))]);
     stack.put_file("smtp", "/etc/test/hello.txt", "one");
-    let socket = crate::docker_proxy::engine_socket();
     let worker = WorkerContainer {
         name: format!("{}-worker", stack.name),
         project: project.clone(),
     };
-    let server_url = format!("http://{}:8080", stack.server);
-    let run = docker(&[
-        "run",
-        "-d",
-        "--name",
-        &worker.name,
-        "--label",
-        &format!("mailu-git-test={}", stack.name),
-        "--network",
-        &stack.name,
-        "-v",
-        &format!("{}:/usr/local/bin/mailu-git:ro", bin()),
-        "-v",
-        &format!("{}:/var/run/docker.sock", socket.display()),
-        "-e",
-        &format!("MAILU_GIT_WORKER_TOKEN={WORKER}"),
-        &stack.bookworm,
-        "mailu-git",
-        "worker",
-        "--url",
-        &server_url,
-        "--project",
-        &project,
-        "--server-url-for-containers",
-        &server_url,
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    crate::worker::run_in_container(&stack, &worker.name, &project);
     let smtp = name(&project, "smtp");
     wait_for("smtp holds its file", &project, || {
         exec(&smtp, "cat /etc/test/hello.txt").1 == "one"

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use super::client::Client;
 use super::{ALICE, OUTSIDE, USERS};
-use crate::bundle::{ADMIN, WORKER};
+use crate::bundle::ADMIN;
 use crate::entrypoint::{Stack, docker, logs};
-use crate::support::{bin, request};
+use crate::support::request;
 
 /// The worker's container and everything of its project (containers, volumes); removed when
 /// dropped, the worker first.
@@ -203,38 +203,7 @@ pub(super) fn spawn_worker(stack: &Stack, project: &str) -> Worker {
         name: format!("{}-worker", stack.name),
         project: project.to_owned(),
     };
-    let server_url = format!("http://{}:8080", stack.server);
-    let socket = crate::docker_proxy::engine_socket();
-    let run = docker(&[
-        "run",
-        "-d",
-        "--name",
-        &worker.name,
-        "--label",
-        &format!("mailu-git-test={}", stack.name),
-        "--network",
-        &stack.name,
-        "-v",
-        &format!("{}:/usr/local/bin/mailu-git:ro", bin()),
-        "-v",
-        &format!("{}:/var/run/docker.sock", socket.display()),
-        "-e",
-        &format!("MAILU_GIT_WORKER_TOKEN={WORKER}"),
-        &stack.bookworm,
-        "mailu-git",
-        "worker",
-        "--url",
-        &server_url,
-        "--project",
-        project,
-        "--server-url-for-containers",
-        &server_url,
-    ]);
-    assert!(
-        run.status.success(),
-        "the worker's container starts: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    crate::worker::run_in_container(stack, &worker.name, project);
     worker
 }
 
