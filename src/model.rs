@@ -7,6 +7,7 @@ pub mod config;
 pub mod cron;
 pub mod date;
 pub mod diagnostic;
+pub mod dns;
 pub mod domain;
 pub mod edit;
 pub mod file_type;

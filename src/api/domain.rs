@@ -1,5 +1,5 @@
 //! `/api/v1/domain`: Mailu's domain resource over `domains/<domain>/domain.toml`, with its DNS records
-//! (`domain/dns`), managers (`domain/manager`) and users (`domain/users`).
+//! (`model::dns`), managers (`domain/manager`) and users (`domain/users`).
 //!
 //! The logic is plain functions over a [`View`]: reads return DTOs with Mailu's field names, writes
 //! (`plan_*`) return the [`Change`] the write path journals; Mailu's response message is the change's
@@ -10,7 +10,6 @@
 //! although they are stored in this file.
 
 pub mod dkim;
-pub mod dns;
 pub mod manager;
 pub mod users;
 
@@ -27,7 +26,7 @@ use super::resource::{Change, View, check_if_match, etag_of, invalid};
 use super::{Authorized, Context, Error, Read};
 use crate::journal::Edit;
 use crate::model::domain::Domain;
-use crate::model::{Config, DomainEntry, DomainName, Email, FileType, RepoPath, edit, rules};
+use crate::model::{Config, DomainEntry, DomainName, Email, FileType, RepoPath, dns, edit, rules};
 
 /// Mailu's `Domain`: the body of `POST /domain`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]

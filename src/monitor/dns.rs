@@ -1,7 +1,7 @@
 //! `dns_mismatch`: each domain's published MX, SPF, DKIM and DMARC records, asked of the resolver
 //! the admin configures (`[monitoring] resolver`, and only that one: no system configuration, no
 //! hosts file), compared with what the domain needs, which is the text the API shows as its
-//! `dns_*` records ([`crate::api::domain::dns::records`]).
+//! `dns_*` records ([`crate::model::dns::records`]).
 //!
 //! What counts as published: MX, a record whose exchange is the primary host name (any
 //! preference); SPF, DKIM and DMARC, a TXT record at the name with exactly the expected text
@@ -51,7 +51,7 @@ pub fn wanted(config: &Config) -> Vec<(DomainName, Vec<Wanted>)> {
         .domains
         .keys()
         .map(|domain| {
-            let records = crate::api::domain::dns::records(config, domain, None);
+            let records = crate::model::dns::records(config, domain, None);
             let wanted = [
                 ("MX", records.dns_mx),
                 ("SPF", records.dns_spf),
