@@ -1,0 +1,186 @@
+//! The first run in the browser (issue 12): a fresh server on the template's example values;
+//! after sign-in the app shows the first-run page, not the dashboard; a bad domain and differing
+//! passwords are shown at their fields; good values make ONE version, after which the dashboard
+//! shows nothing blocked, `GET /api/v1/deploy` has no `blocked`, the admin user exists with a
+//! hash of the password typed, and a second `POST /api/v1/init` is refused with 409.
+
+use std::process::Command;
+
+use serde_json::json;
+use thirtyfour::prelude::*;
+
+use super::browser::{Browser, TOKEN, call, have_browser, runtime, server};
+
+const PASSWORD: &str = "first-run-pass-1";
+
+/// `git -C <repo> ARGS`, its stdout.
+fn git(repo: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_first_run_page_sets_up_a_template_server_as_one_version() {
+    if !have_browser() {
+        return;
+    }
+    let server = server();
+    let repo = server.data.join("config.git");
+    runtime().block_on(async {
+        let url = server.url.clone();
+        let (_, deploy) = call(url.clone(), "GET", "deploy", None).await;
+        assert_eq!(deploy["blocked"][0]["field"], "mail.domain", "{deploy}");
+        let b = Browser::start(&url).await;
+
+        // Signed in, the app shows the first run instead of the dashboard, saying why.
+        b.d().goto(b.base.clone()).await.unwrap();
+        b.wait_heading("Sign in").await;
+        b.type_into("main [name=token]", TOKEN).await;
+        b.click("main button[type=submit]").await;
+        b.wait_heading("First run").await;
+        let text = b
+            .js("return document.querySelector('main').innerText;")
+            .await;
+        let text = text.as_str().unwrap();
+        assert!(text.contains("never deployed"), "{text}");
+        assert!(text.contains("example.com"), "{text}");
+        assert_eq!(b.value("tls_flavor").await, "cert");
+        assert_eq!(b.value("admin").await, "admin");
+        b.screenshots("firstrun").await;
+
+        // Differing passwords: said at the field, nothing sent.
+        b.type_into("main [name=domain]", "not a domain!").await;
+        b.type_into("main [name=hostnames]", "mail.one.test").await;
+        b.type_into("main [name=admin]", "boss").await;
+        b.type_into("main [name=password]", PASSWORD).await;
+        b.type_into("main [name=password2]", "something else").await;
+        b.click("main button[type=submit]").await;
+        b.wait(
+            "document.querySelector('main [aria-invalid=true]')",
+            "the password error",
+        )
+        .await;
+        assert!(b.field_error("password2").await.contains("does not match"));
+        // A bad domain: the server's error at its field; the form keeps what was typed.
+        b.type_into("main [name=password2]", PASSWORD).await;
+        b.click("main button[type=submit]").await;
+        b.wait(
+            "document.querySelector('main [name=domain]').getAttribute('aria-invalid') === 'true'",
+            "the domain's error",
+        )
+        .await;
+        assert!(!b.field_error("domain").await.is_empty());
+        assert_eq!(b.field_error("password2").await, "");
+        assert_eq!(b.value("domain").await, "not a domain!");
+        assert_eq!(b.value("admin").await, "boss");
+        b.screenshots("firstrun-field-error").await;
+        let (_, settings) = call(url.clone(), "GET", "settings", None).await;
+        assert_eq!(settings["mail"]["domain"], "example.com", "nothing changed");
+
+        // Good values: one version, then the dashboard with nothing blocked.
+        let before = git(&repo, &["rev-list", "--first-parent", "--count", "main"]);
+        b.type_into("main [name=domain]", "one.test").await;
+        let select = b.d().find(By::Css("main [name=tls_flavor]")).await.unwrap();
+        thirtyfour::components::SelectElement::new(&select)
+            .await
+            .unwrap()
+            .select_by_value("mail")
+            .await
+            .unwrap();
+        b.click("main button[type=submit]").await;
+        b.wait_heading("Dashboard").await;
+        b.wait(
+            "document.querySelector('#notice [data-version]')",
+            "the version",
+        )
+        .await;
+        let notice = b.notice().await;
+        assert!(notice.starts_with("Set up: version "), "{notice}");
+        let version = b.became_version().await;
+        b.wait(
+            "document.querySelector('main .card')",
+            "the dashboard's cards",
+        )
+        .await;
+        assert_eq!(
+            b.js("return document.getElementById('blocked') === null;")
+                .await,
+            json!(true),
+            "the dashboard still shows example values"
+        );
+        b.screenshots("firstrun-done").await;
+        b.quit().await;
+
+        let (_, deploy) = call(url.clone(), "GET", "deploy", None).await;
+        assert_eq!(deploy["blocked"], json!([]), "{deploy}");
+        let (_, settings) = call(url.clone(), "GET", "settings", None).await;
+        assert_eq!(settings["mail"]["domain"], "one.test");
+        assert_eq!(settings["mail"]["hostnames"], json!(["mail.one.test"]));
+        assert_eq!(settings["mail"]["postmaster"], "postmaster");
+        assert_eq!(settings["tls"]["flavor"], "mail");
+        let (status, user) = call(url.clone(), "GET", "user/boss@one.test", None).await;
+        assert_eq!(status, 200, "{user}");
+        assert_eq!(user["global_admin"], true, "{user}");
+
+        // All of it in the one version the page named, on top of the one before.
+        let after = git(&repo, &["rev-list", "--first-parent", "--count", "main"]);
+        assert_eq!(
+            after.trim().parse::<u64>().unwrap(),
+            before.trim().parse::<u64>().unwrap() + 1
+        );
+        let (_, versions) = call(url.clone(), "GET", "version?limit=1", None).await;
+        assert_eq!(versions[0]["number"], version, "{versions}");
+        let changed = git(
+            &repo,
+            &[
+                "diff",
+                "--name-only",
+                "main^",
+                "main",
+                "--",
+                "mailu.toml",
+                "domains",
+            ],
+        );
+        assert_eq!(
+            changed.lines().collect::<Vec<_>>(),
+            [
+                "domains/one.test/domain.toml",
+                "domains/one.test/users/boss.toml",
+                "mailu.toml"
+            ]
+        );
+        // The password typed is what the stored hash verifies, and it is not stored as typed.
+        let file: toml::Table = git(&repo, &["show", "main:domains/one.test/users/boss.toml"])
+            .parse()
+            .unwrap();
+        let stored = file["password"].as_str().unwrap();
+        assert!(!stored.contains(PASSWORD));
+        let hash = mailu_git::password::Hash::parse(stored).unwrap();
+        assert!(mailu_git::password::verify(&hash, PASSWORD));
+        assert!(!mailu_git::password::verify(&hash, "something else"));
+
+        // Set up once: a second first run is refused, naming the settings.
+        let body =
+            json!({"domain": "two.test", "hostnames": ["mail.two.test"], "password": "x-12345678"});
+        let (status, reply) = call(url.clone(), "POST", "init", Some(body)).await;
+        assert_eq!(status, 409, "{reply}");
+        assert!(
+            reply["message"]
+                .as_str()
+                .unwrap()
+                .contains("already set up"),
+            "{reply}"
+        );
+    });
+}
