@@ -77,7 +77,7 @@ async function route() {
     return;
   }
   let entry = PAGES.find(([r]) => r === name) || PAGES[0];
-  if (name === 'firstrun') entry = ['firstrun', 'First run', firstrun.render];
+  if (name === 'firstrun') entry = ['firstrun', 'First run', () => firstrun.render()];
   else if (!name) {
     const blocked = await firstrun.blocked();
     if (blocked.length) entry = ['firstrun', 'First run', () => firstrun.render(blocked)];

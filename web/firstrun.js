@@ -27,8 +27,9 @@ export function blockedCard(list) {
     el('p', {}, link('#/firstrun', 'Set up this server on the first-run page')));
 }
 
+// Shows the page; `known`: the blocked list the caller already read (the landing route).
 export async function render(known) {
-  const list = known || await blocked();
+  const list = Array.isArray(known) ? known : await blocked();
   if (!list.length) {
     page('First run', el('p', {}, 'This server is set up: its configuration holds no example value. '
       + 'Change its identity in the ', link('#/settings', 'settings'), '.'));
