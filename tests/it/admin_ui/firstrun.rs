@@ -93,6 +93,13 @@ fn the_first_run_page_sets_up_a_template_server_as_one_version() {
         assert_eq!(b.value("domain").await, "not a domain!");
         assert_eq!(b.value("admin").await, "boss");
         b.screenshots("firstrun-field-error").await;
+        // Through the API: every bad field named at once, the example host name among them.
+        let bad = json!({"domain": "one.test", "hostnames": ["mail.example.com"], "admin": "a b"});
+        let (status, reply) = call(url.clone(), "POST", "init", Some(bad)).await;
+        assert_eq!(status, 400, "{reply}");
+        let mut named: Vec<&String> = reply["errors"].as_object().unwrap().keys().collect();
+        named.sort();
+        assert_eq!(named, ["admin", "hostnames.0", "password"], "{reply}");
         let (_, settings) = call(url.clone(), "GET", "settings", None).await;
         assert_eq!(settings["mail"]["domain"], "example.com", "nothing changed");
 
