@@ -19,6 +19,7 @@ pub mod error;
 pub mod fetch;
 pub mod gc;
 pub mod import;
+pub mod init;
 pub mod listing;
 pub mod metrics;
 pub mod openapi;
@@ -145,6 +146,7 @@ fn data_root(store: &Store) -> std::path::PathBuf {
 pub fn router(ctx: Context) -> Router {
     let v1 = Router::new()
         .route("/settings", get(settings::get).patch(settings::patch))
+        .route("/init", post(init::post))
         .route("/change/{id}", get(write::change))
         .route("/pending", get(write::pending))
         .route("/gc", post(gc::post))

@@ -19,6 +19,7 @@ pub mod relay;
 pub mod rules;
 pub mod service;
 pub mod settings;
+pub mod setup;
 pub mod toml_file;
 pub mod user;
 

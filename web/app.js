@@ -1,10 +1,12 @@
 // The application's entry: the navigation, the hash router (#/<page>/<args>?<query>), sign-in
-// state, and the pending-changes indicator.
+// state, and the pending-changes indicator. The landing route (#/, where sign-in leads) is the
+// first-run page while the configuration is on the template's example values, else the dashboard.
 
 import { api, token } from './api.js';
 import { ageNotice, el, link, notice, page, replace } from './dom.js';
 import * as signin from './signin.js';
 import * as dashboard from './dashboard.js';
+import * as firstrun from './firstrun.js';
 import * as domains from './domains.js';
 import * as alternatives from './alternatives.js';
 import * as relays from './relays.js';
@@ -71,10 +73,15 @@ async function route() {
     return;
   }
   if (name === 'signin') {
-    location.hash = '#/dashboard';
+    location.hash = '#/';
     return;
   }
-  const entry = PAGES.find(([r]) => r === name) || PAGES[0];
+  let entry = PAGES.find(([r]) => r === name) || PAGES[0];
+  if (name === 'firstrun') entry = ['firstrun', 'First run', () => firstrun.render()];
+  else if (!name) {
+    const blocked = await firstrun.blocked();
+    if (blocked.length) entry = ['firstrun', 'First run', () => firstrun.render(blocked)];
+  }
   nav(entry[0]);
   pending();
   try {

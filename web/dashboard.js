@@ -1,12 +1,15 @@
-// The dashboard: what needs attention, versions (main, deployed, held), what is pending, the deploy
+// The dashboard: the example values that keep the configuration from deploying (linking to the
+// first run), what needs attention, versions (main, deployed, held), what is pending, the deploy
 // state per service, the certificate, and the DNS records every domain needs.
 
 import { api } from './api.js';
 import { duration, el, kv, page, table, time } from './dom.js';
 import { dnsRecords } from './domains.js';
+import { blocked, blockedCard } from './firstrun.js';
 
 export async function render() {
-  const [status, services, domains] = await Promise.all([api('status'), api('service'), api('domain')]);
+  const [status, services, domains, notDeployable] = await Promise.all([api('status'), api('service'),
+    api('domain'), blocked()]);
   const s = status.data;
   const deployed = s.deployed || {};
   const versions = el('section', { class: 'card', 'aria-labelledby': 'dash-versions' },
@@ -58,5 +61,5 @@ export async function render() {
   const dns = el('section', { 'aria-labelledby': 'dash-dns' }, el('h2', { id: 'dash-dns' }, 'DNS records per domain'),
     domains.data.length ? domains.data.map((d) => el('div', { class: 'card' }, el('h2', {}, d.name), dnsRecords(d)))
       : el('p', {}, 'No domain yet.'));
-  page('Dashboard', attention, el('div', { class: 'grid' }, versions, certificate), deploy, dns);
+  page('Dashboard', blockedCard(notDeployable), attention, el('div', { class: 'grid' }, versions, certificate), deploy, dns);
 }

@@ -25,8 +25,9 @@ export function render(reason) {
       }
       setToken(token);
       notice('Signed in.', 'ok');
-      if (location.hash === '#/dashboard') window.dispatchEvent(new Event('hashchange'));
-      else location.hash = '#/dashboard';
+      // The landing route: the first run while the configuration is on example values, else the dashboard.
+      if (location.hash === '#/') window.dispatchEvent(new Event('hashchange'));
+      else location.hash = '#/';
     },
   });
   page('Sign in', el('div', { class: 'signin' }, reason ? el('p', { class: 'error', role: 'alert' }, reason) : null,

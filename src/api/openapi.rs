@@ -109,6 +109,7 @@ pub struct PageQuery {
     paths(
         settings::get,
         settings::patch,
+        super::init::post,
         write::change,
         write::pending,
         version::list,

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::model::settings::TlsFlavor;
-use crate::model::{DomainName, Localpart};
+use crate::model::setup::Input;
 use crate::server::init::{Setup, init};
 
 #[derive(Debug, clap::Args)]
@@ -86,45 +85,39 @@ fn setup_primary(args: &InitArgs) -> &str {
     args.hostnames.first().map(String::as_str).unwrap_or("")
 }
 
-/// The setup the flags describe, without the password; an error names the flag.
+/// The setup the flags describe, without the password; every problem names its flag.
 fn setup(args: &InitArgs) -> anyhow::Result<Setup> {
-    let domain = DomainName::parse(&args.domain).map_err(|e| anyhow::anyhow!("--domain: {e}"))?;
-    let mut hostnames = Vec::new();
-    for raw in &args.hostnames {
-        let name = DomainName::parse(raw).map_err(|e| anyhow::anyhow!("--hostname {raw}: {e}"))?;
-        anyhow::ensure!(!hostnames.contains(&name), "--hostname {raw}: given twice");
-        hostnames.push(name);
-    }
-    let _: TlsFlavor = serde_json::from_value(serde_json::Value::from(args.tls_flavor.as_str()))
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "--tls-flavor: `{}` is not one of cert, letsencrypt, notls, mail, mail-letsencrypt",
-                args.tls_flavor
-            )
-        })?;
-    let postmaster =
-        Localpart::parse(&args.postmaster).map_err(|e| anyhow::anyhow!("--postmaster: {e}"))?;
-    let admin = Localpart::parse(&args.admin).map_err(|e| anyhow::anyhow!("--admin: {e}"))?;
-    let setup = Setup {
-        domain,
-        hostnames,
+    let input = Input {
+        domain: args.domain.clone(),
+        hostnames: args.hostnames.clone(),
         tls_flavor: args.tls_flavor.clone(),
-        postmaster,
-        admin,
-        password_hash: String::new(),
+        postmaster: args.postmaster.clone(),
+        admin: args.admin.clone(),
     };
-    let mail = crate::model::settings::Mail {
-        domain: setup.domain.clone(),
-        hostnames: setup.hostnames.clone(),
-        ..Default::default()
-    };
-    if let Some(p) = mail.placeholders().first() {
-        let flag = if p.field == "mail.domain" {
-            "--domain"
-        } else {
-            "--hostname"
-        };
-        anyhow::bail!("{flag}: the template's example domain cannot be deployed; give your own");
+    input.parse().map_err(|problems| {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", flag(args, &p.field), p.message))
+            .collect();
+        anyhow::anyhow!(lines.join("\n"))
+    })
+}
+
+/// The flag a field of `model::setup::Input` comes from (`hostnames.1` → `--hostname RAW`).
+fn flag(args: &InitArgs, field: &str) -> String {
+    match field.split_once('.') {
+        Some(("hostnames", i)) => {
+            let raw = i
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| args.hostnames.get(i))
+                .map(String::as_str)
+                .unwrap_or_default();
+            format!("--hostname {raw}")
+        }
+        _ => format!(
+            "--{}",
+            field.replace('_', "-").replace("hostnames", "hostname")
+        ),
     }
-    Ok(setup)
 }

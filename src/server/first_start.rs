@@ -149,7 +149,7 @@ fn first_version(
 ) -> Result<Vec<(model::RepoPath, Vec<u8>)>, Error> {
     let mut files: std::collections::BTreeMap<_, _> = repo_template::files()?.into_iter().collect();
     if let Some(setup) = setup {
-        setup.apply(&mut files)?;
+        super::init::apply(setup, &mut files)?;
     }
     for edit in generated_secrets(keyring, |_| false)? {
         if let Some(content) = edit.content {

@@ -2,7 +2,8 @@
 //! (`mail.domain`, `mail.hostnames`, `mail.postmaster`, `tls.flavor`), the mail domain and a first
 //! global admin user, so the template's example values never exist in it. Everything else is the
 //! server's first start (`first_start.rs`): the secret key, the generated secrets, the self-signed
-//! certificate (for the real host names), the rendered files, and an admin access token.
+//! certificate (for the real host names), the rendered files, and an admin access token. What a
+//! setup is and which files it writes is `model::setup`, shared with `POST /api/v1/init`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,24 +11,11 @@ use std::path::{Path, PathBuf};
 use super::Error;
 use crate::auth::{Scope, TokenFile};
 use crate::data_dir::DataDir;
-use crate::model::{self, DomainName, Email, Localpart, RepoPath};
+use crate::model::{Email, RepoPath};
 use crate::secret;
 
-/// What `init` writes into the first version. Every value is already checked (the CLI names the
-/// flag of a bad one).
-#[derive(Debug, Clone)]
-pub struct Setup {
-    pub domain: DomainName,
-    /// The first is the primary host name.
-    pub hostnames: Vec<DomainName>,
-    /// `tls.flavor` as written in `mailu.toml` (`cert`, `letsencrypt`, ...).
-    pub tls_flavor: String,
-    pub postmaster: Localpart,
-    /// The first admin user's local part, at `domain`.
-    pub admin: Localpart,
-    /// The admin's password hash (`crate::password::hash`).
-    pub password_hash: String,
-}
+/// What `init` writes into the first version (`model::setup`, shared with `POST /api/v1/init`).
+pub use crate::model::setup::Setup;
 
 /// What `init` made.
 #[derive(Debug)]
@@ -38,51 +26,20 @@ pub struct Initialized {
     pub token: String,
 }
 
-impl Setup {
-    /// The admin user's address.
-    pub fn admin_email(&self) -> Email {
-        Email {
-            local: self.admin.clone(),
-            domain: self.domain.clone(),
-        }
-    }
-
-    /// Writes the identity into the template's `mailu.toml` (its comments kept) and adds the
-    /// domain and the admin user.
-    pub(super) fn apply(&self, files: &mut BTreeMap<RepoPath, Vec<u8>>) -> Result<(), Error> {
-        let broken = |e: String| Error::Template(format!("the template's mailu.toml: {e}"));
-        let settings = RepoPath::settings();
-        let text = files
-            .get(&settings)
-            .ok_or_else(|| broken("missing".into()))?;
-        let mut doc: toml_edit::DocumentMut = String::from_utf8_lossy(text)
-            .parse()
-            .map_err(|e: toml_edit::TomlError| broken(e.to_string()))?;
-        let hostnames: toml_edit::Array = self.hostnames.iter().map(|h| h.as_str()).collect();
-        doc["mail"]["domain"] = toml_edit::value(self.domain.as_str());
-        doc["mail"]["hostnames"] = toml_edit::value(hostnames);
-        doc["mail"]["postmaster"] = toml_edit::value(self.postmaster.as_str());
-        doc["tls"]["flavor"] = toml_edit::value(self.tls_flavor.as_str());
-        files.insert(settings, doc.to_string().into_bytes());
-
-        let render = |e: model::edit::Error| Error::Template(e.to_string());
-        let domain = model::domain::Domain::default();
-        files.insert(
-            RepoPath::domain(&self.domain),
-            model::edit::render(&domain).map_err(render)?.into_bytes(),
-        );
-        let user = model::user::User {
-            password: self.password_hash.clone(),
-            global_admin: true,
-            comment: "first admin, made by mailu-git init".into(),
-            ..model::user::User::default()
-        };
-        files.insert(
-            RepoPath::user(&self.admin_email()),
-            model::edit::render(&user).map_err(render)?.into_bytes(),
-        );
-        Ok(())
-    }
+/// Writes `setup` into the template's files: the identity into `mailu.toml` (its comments kept),
+/// the domain and the admin user.
+pub(super) fn apply(setup: &Setup, files: &mut BTreeMap<RepoPath, Vec<u8>>) -> Result<(), Error> {
+    let broken = |e: String| Error::Template(format!("the template's mailu.toml: {e}"));
+    let text = files
+        .get(&RepoPath::settings())
+        .ok_or_else(|| broken("missing".into()))?;
+    let text = String::from_utf8_lossy(text).into_owned();
+    let has_domain = files.contains_key(&RepoPath::domain(&setup.domain));
+    let made = setup
+        .files(&text, has_domain)
+        .map_err(|e| broken(e.to_string()))?;
+    files.extend(made);
+    Ok(())
 }
 
 /// Makes the data directory `root` (missing or empty) with its secret key, the repository whose

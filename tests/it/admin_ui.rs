@@ -6,6 +6,7 @@
 //! every page at desktop and phone width (under `CARGO_TARGET_TMPDIR/admin-ui/`).
 
 mod browser;
+mod firstrun;
 
 use serde_json::{Value, json};
 use thirtyfour::prelude::*;
@@ -16,6 +17,8 @@ use browser::{Browser, TOKEN, call, have_browser, runtime, server};
 /// Every page of the application, as its route and the heading it shows.
 const PAGES: &[(&str, &str)] = &[
     ("dashboard", "Dashboard"),
+    // The servers of these tests stay on the template's example values: the form is shown.
+    ("firstrun", "First run"),
     ("domains", "Domains"),
     ("domains/new", "New domain"),
     ("domains/edit/example.com", "Domain example.com"),

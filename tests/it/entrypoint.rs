@@ -9,13 +9,16 @@
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::bundle::{ADMIN, WORKER};
-use crate::support::{bin, have_tool, request};
+use crate::bundle::WORKER;
+use crate::support::{have_tool, request};
+
+mod stack;
+
+pub(crate) use stack::Stack;
 
 const SCRIPT: &str = "/usr/local/bin/mailu-entrypoint";
 
@@ -64,187 +67,7 @@ pub(crate) fn busybox() -> Option<&'static str> {
     }
 }
 
-/// A test network with the server in it; removes everything labelled with its name when dropped.
-pub(crate) struct Stack {
-    pub(crate) name: String,
-    pub(crate) server: String,
-    pub(crate) bookworm: String,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let label = format!("label=mailu-git-test={}", self.name);
-        let ids = docker(&["ps", "-aq", "--filter", &label]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = docker(&["rm", "-f", "-v", id]);
-        }
-        let _ = docker(&["network", "rm", &self.name]);
-    }
-}
-
 impl Stack {
-    /// `None` when Docker or the bookworm image is missing (the test is skipped).
-    pub(crate) fn start() -> Option<Stack> {
-        Stack::start_on(None)
-    }
-
-    /// As `start`, the server published on `port` of 127.0.0.1 when given (so that it keeps its
-    /// URL across a restart), else on a port Docker picks.
-    pub(crate) fn start_on(port: Option<u16>) -> Option<Stack> {
-        if !have_tool("docker") {
-            return None;
-        }
-        let bookworm = crate::image::ensure()?.to_owned();
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "mgit-ep-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let stack = Stack {
-            server: format!("{name}-server"),
-            name,
-            bookworm,
-        };
-        docker_ok(&[
-            "network",
-            "create",
-            "--label",
-            &format!("mailu-git-test={}", stack.name),
-            &stack.name,
-        ]);
-        let mount = format!("{}:/usr/local/bin/mailu-git:ro", bin());
-        docker_ok(&[
-            "run",
-            "-d",
-            "--name",
-            &stack.server,
-            "--label",
-            &format!("mailu-git-test={}", stack.name),
-            "--network",
-            &stack.name,
-            "-p",
-            &format!(
-                "127.0.0.1:{}:8080",
-                port.map(|p| p.to_string()).unwrap_or_default()
-            ),
-            "-v",
-            &mount,
-            "-e",
-            &format!("MAILU_GIT_ADMIN_TOKEN={ADMIN}"),
-            "-e",
-            &format!("MAILU_GIT_WORKER_TOKEN={WORKER}"),
-            &stack.bookworm,
-            "mailu-git",
-            "serve",
-            "--listen",
-            "0.0.0.0:8080",
-            "--data",
-            "/data",
-        ]);
-        stack.wait_healthy();
-        // The template's example domain is never deployed: the stack gets a name of its own.
-        stack.api(
-            "PATCH",
-            "/settings",
-            serde_json::json!({"mail": {"domain": "stack.test", "hostnames": ["mail.stack.test"]}}),
-        );
-        // The self-signed certificate follows the new host names in a version of its own: wait for
-        // it, so no test sees that version land in the middle of its scenario.
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let reply = request(
-                "GET",
-                &format!("{}/api/v1/certificate", stack.url()),
-                ADMIN,
-                None,
-            );
-            let covers = serde_json::from_str::<serde_json::Value>(&reply.body)
-                .is_ok_and(|c| c["covers_hostnames"] == true);
-            let settled = request(
-                "GET",
-                &format!("{}/api/v1/status", stack.url()),
-                ADMIN,
-                None,
-            );
-            let pending = serde_json::from_str::<serde_json::Value>(&settled.body)
-                .map_or(1, |s| s["journal"]["pending"].as_u64().unwrap_or(1));
-            if covers && pending == 0 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the certificate did not follow the stack's host names: {}",
-                reply.body
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Some(stack)
-    }
-
-    /// The server's URL from the host (its published port changes when it restarts).
-    pub(crate) fn url(&self) -> String {
-        let port = docker_ok(&["port", &self.server, "8080/tcp"]);
-        let addr = port
-            .lines()
-            .find(|l| l.starts_with("127.0.0.1:"))
-            .expect("published on 127.0.0.1");
-        format!("http://{addr}")
-    }
-
-    pub(crate) fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ok = docker(&["port", &self.server, "8080/tcp"]).status.success()
-                && healthy(&format!("{}/healthz", self.url()));
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server container did not become healthy: {}",
-                logs(&self.server)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    pub(crate) fn api(&self, method: &str, path: &str, body: serde_json::Value) {
-        let reply = request(
-            method,
-            &format!("{}/api/v1{path}?wait=true", self.url()),
-            ADMIN,
-            Some(body),
-        );
-        assert!(reply.status < 300, "{method} {path}: {}", reply.body);
-    }
-
-    pub(crate) fn put_file(&self, service: &str, path: &str, content: &str) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let url = format!("{}/api/v1/override/{service}{path}?wait=true", self.url());
-        let status = runtime.block_on(async {
-            reqwest::Client::new()
-                .request(
-                    if content.is_empty() {
-                        reqwest::Method::DELETE
-                    } else {
-                        reqwest::Method::PUT
-                    },
-                    url,
-                )
-                .bearer_auth(ADMIN)
-                .body(content.to_owned())
-                .send()
-                .await
-                .unwrap()
-                .status()
-        });
-        assert!(status.is_success(), "{status}");
-    }
-
     fn token(&self, service: &str) -> String {
         let reply = request(
             "POST",

@@ -1,10 +1,12 @@
-//! Proof by mail (issue 9): a Mailu stack on the real Docker engine, configured only through the
-//! REST API, delivers and serves mail to Python's smtplib and imaplib (`tests/it/mailflow/mail.py`).
+//! Proof by mail (issues 9 and 12): a Mailu stack on the real Docker engine, its data directory
+//! made by the real `mailu-git init` (issue 12: the first domain, the host name and the first
+//! admin, who is alice, in version 1), then configured only through the REST API, delivers and
+//! serves mail to Python's smtplib and imaplib (`tests/it/mailflow/mail.py`).
 //!
 //! The server runs in a container (`entrypoint.rs`'s stack: the bookworm image with the binary
-//! under test), `mailu-git worker` in a container beside it with the Docker socket, as
-//! `deploy/compose.yaml` runs it.
-//! Through the API only: two local domains and their users; smtp (postfix) and imap (dovecot) on
+//! under test; `init` runs in the same image on the named volume `serve` then uses), `mailu-git
+//! worker` in a container beside it with the Docker socket, as `deploy/compose.yaml` runs it.
+//! Through the API: the second domain and the other users; smtp (postfix) and imap (dovecot) on
 //! the stock bookworm image, deployed by the worker, their mail ports published on 127.0.0.1 with
 //! free ports. Test-only settings go through Mailu's overrides: no antispam milter (no rspamd in
 //! this stack), no DNS checks of client domains (nothing is looked up off the machine), no
@@ -30,7 +32,19 @@ const BOB: Login = ("bob@two.test", "bob-pass-2");
 const CAROL: Login = ("carol@one.test", "carol-pass-3");
 const DAVE: Login = ("dave@one.test", "dave-pass-4");
 const INFODESK: Login = ("infodesk@one.test", "infodesk-pass-5");
-const USERS: [Login; 5] = [ALICE, BOB, CAROL, DAVE, INFODESK];
+/// The users the API creates; alice, `mailu-git init`'s admin, exists from version 1.
+const USERS: [Login; 4] = [BOB, CAROL, DAVE, INFODESK];
+/// `mailu-git init`'s flags: the first domain, this stack's host name, the first admin (alice).
+const INIT: &[&str] = &[
+    "--domain",
+    "one.test",
+    "--hostname",
+    "mail.one.test",
+    "--postmaster",
+    "postmaster",
+    "--admin",
+    "alice",
+];
 const OUTSIDE: &str = "friend@outside.example";
 
 /// Retries `attempt` (bounded, 90 s, a pause of `pause_ms` between tries) until it gives `Some`:
@@ -72,14 +86,15 @@ fn refused(r: &Value, stage: &str, code: u64) {
 }
 
 #[test]
-fn a_stack_configured_only_through_the_api_delivers_and_serves_mail() {
+fn a_stack_made_by_init_and_configured_through_the_api_delivers_and_serves_mail() {
     if !have_tool("python3") {
         return;
     }
-    let Some(stack) = Stack::start() else {
+    let Some((stack, printed)) = Stack::start_init(INIT, ALICE.1) else {
         eprintln!("SKIPPED: no Docker or no bookworm image");
         return;
     };
+    initialized(&stack, &printed);
     let project = format!("{}-m", stack.name);
     configure(&stack, &project);
     let settings = api(&stack, "GET", "/settings", None);
@@ -109,12 +124,36 @@ fn a_stack_configured_only_through_the_api_delivers_and_serves_mail() {
     drop(worker);
 }
 
+/// What `mailu-git init` made, seen through the API with the admin token it printed: one version
+/// with the real identity (nothing blocked), the domain, and alice as a global admin. Her IMAPS
+/// login, with the password init read from stdin, is the cold start's own check.
+fn initialized(stack: &Stack, printed: &str) {
+    let token = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("mailu-git: admin token (shown once): "))
+        .unwrap_or_else(|| panic!("init printed no admin token: {printed}"))
+        .trim();
+    let get = |path: &str| {
+        let r =
+            crate::support::request("GET", &format!("{}/api/v1{path}", stack.url()), token, None);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.json()
+    };
+    let settings = get("/settings");
+    assert_eq!(settings["mail"]["domain"], "one.test", "{settings}");
+    assert_eq!(settings["mail"]["hostnames"], json!(["mail.one.test"]));
+    assert_eq!(get("/version")[0]["number"], 1, "init made version 1 only");
+    assert_eq!(get("/deploy")["blocked"], json!([]));
+    assert_eq!(get("/domain/one.test")["name"], "one.test");
+    assert_eq!(get(&format!("/user/{}", ALICE.0))["global_admin"], true);
+}
+
 /// 465 presents the certificate the API describes; from then on it is the client's only trust
 /// anchor, checked with the stack's host name, and 587 (STARTTLS), 25 (STARTTLS) and 993 present
 /// it too.
 fn tls(stack: &Stack, client: &mut Client, dir: &Path) {
-    // The stack set its host names after the first start: the self-signed certificate follows
-    // them in a new version, which the worker then deploys.
+    // Version 1, made by init, holds a self-signed certificate for the host names; the worker
+    // deploys it with the rest.
     let (_api_cert, presented) = eventually("the host names' certificate deployed", 500, || {
         let api_cert = api(stack, "GET", "/certificate", None);
         let presented = client.cert("smtp", 465, "wrapper");

@@ -10,6 +10,7 @@ use crate::support::TestServer;
 /// that a route added to the router without a `#[utoipa::path]` fails here.
 const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/settings", &["get", "patch"]),
+    ("/api/v1/init", &["post"]),
     ("/api/v1/change/{id}", &["get"]),
     ("/api/v1/pending", &["get"]),
     ("/api/v1/gc", &["post"]),

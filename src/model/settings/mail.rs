@@ -60,7 +60,7 @@ impl Default for Mail {
 pub const EXAMPLE_DOMAIN: &str = "example.com";
 
 /// Whether `name` is the template's example domain or a name under it.
-fn is_example(name: &DomainName) -> bool {
+pub fn is_example(name: &DomainName) -> bool {
     let name = name.as_str();
     name == EXAMPLE_DOMAIN || name.ends_with(&format!(".{EXAMPLE_DOMAIN}"))
 }
