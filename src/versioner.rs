@@ -22,6 +22,7 @@ mod batch;
 mod change;
 mod exclusive;
 mod id;
+mod migrate;
 mod query;
 mod state;
 
@@ -73,6 +74,29 @@ pub enum Error {
     Render(model::Diagnostics),
     #[error("cannot read the tree to render: {0}")]
     RenderRead(render::ReadError),
+    /// The upgrade at start cannot migrate main's format (a step failed, no step, a newer format).
+    #[error("cannot upgrade the configuration; nothing was written: {0}")]
+    Migrate(#[from] model::migrate::Error),
+    /// The upgraded configuration does not load under this build's rules.
+    #[error(
+        "cannot upgrade the configuration from format {from} to {to}; nothing was written: the \
+         upgraded configuration is invalid:\n{problems}"
+    )]
+    UpgradeInvalid {
+        from: u32,
+        to: u32,
+        problems: model::Diagnostics,
+    },
+    /// The upgraded configuration does not render.
+    #[error(
+        "cannot upgrade the configuration from format {from} to {to}; nothing was written: the \
+         upgraded configuration does not render:\n{problems}"
+    )]
+    UpgradeRender {
+        from: u32,
+        to: u32,
+        problems: model::Diagnostics,
+    },
 }
 
 impl From<render::Error> for Error {
@@ -100,6 +124,9 @@ pub struct Settings {
     pub cas_retries: u32,
     /// How many recent versions `status` and replay search for change ids.
     pub lookback: usize,
+    /// The steps that upgrade an older `format` at open (`model::migrate::STEPS`; tests give
+    /// their own).
+    pub migrate: &'static [model::migrate::Step],
 }
 
 impl Settings {
@@ -114,6 +141,7 @@ impl Settings {
             render: None,
             cas_retries: 8,
             lookback: 10_000,
+            migrate: model::migrate::STEPS,
         }
     }
 }
@@ -244,7 +272,8 @@ struct Failures {
 }
 
 impl Versioner {
-    /// Opens the journal in `journal_dir`, replays what is pending on top of main, and starts the
+    /// Opens the journal in `journal_dir`, replays what is pending on top of main, upgrades an
+    /// older `format` (with what is pending) as one version (see `migrate`), and starts the
     /// debounce task (on the current tokio runtime).
     pub async fn open(
         store: Store,
@@ -256,6 +285,16 @@ impl Versioner {
         let (journal, replay, committed, state) = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || batch::replay(&store, &dir, lookback)).await??
+        };
+        let (replay, committed, state) = if migrate::needed(&state)? {
+            let store = store.clone();
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || {
+                upgrade(&store, &settings, replay, committed, state)
+            })
+            .await??
+        } else {
+            (replay, committed, state)
         };
         if !committed.is_empty() {
             tracing::info!(
@@ -563,6 +602,31 @@ impl Versioner {
             }
         }
     }
+}
+
+/// The upgrade at open (blocking): on success the pending records are in the new version (their
+/// ids join those to trim) and the state is that version's; without an upgrade, as it was.
+fn upgrade(
+    store: &Store,
+    settings: &Settings,
+    replay: Vec<Record>,
+    mut committed: Vec<String>,
+    state: State,
+) -> Result<(Vec<Record>, Vec<String>, State), Error> {
+    let Some(done) = migrate::upgrade(store, settings, &state, &replay)? else {
+        return Ok((replay, committed, state));
+    };
+    tracing::info!(
+        from = done.upgrade.from,
+        to = done.upgrade.to,
+        version = done.version.number,
+        pending_changes = replay.len(),
+        steps = %done.upgrade.steps.join("; "),
+        "upgraded the configuration to this mailu-git's format in one version"
+    );
+    committed.extend(replay.into_iter().map(|r| r.id));
+    let state = State::load(done.snapshot, std::collections::BTreeMap::new())?;
+    Ok((Vec::new(), committed, state))
 }
 
 impl Inner {
