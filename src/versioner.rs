@@ -290,7 +290,7 @@ impl Versioner {
             let store = store.clone();
             let settings = settings.clone();
             tokio::task::spawn_blocking(move || {
-                upgrade(&store, &settings, replay, committed, state)
+                migrate::at_open(&store, &settings, replay, committed, state)
             })
             .await??
         } else {
@@ -602,31 +602,6 @@ impl Versioner {
             }
         }
     }
-}
-
-/// The upgrade at open (blocking): on success the pending records are in the new version (their
-/// ids join those to trim) and the state is that version's; without an upgrade, as it was.
-fn upgrade(
-    store: &Store,
-    settings: &Settings,
-    replay: Vec<Record>,
-    mut committed: Vec<String>,
-    state: State,
-) -> Result<(Vec<Record>, Vec<String>, State), Error> {
-    let Some(done) = migrate::upgrade(store, settings, &state, &replay)? else {
-        return Ok((replay, committed, state));
-    };
-    tracing::info!(
-        from = done.upgrade.from,
-        to = done.upgrade.to,
-        version = done.version.number,
-        pending_changes = replay.len(),
-        steps = %done.upgrade.steps.join("; "),
-        "upgraded the configuration to this mailu-git's format in one version"
-    );
-    committed.extend(replay.into_iter().map(|r| r.id));
-    let state = State::load(done.snapshot, std::collections::BTreeMap::new())?;
-    Ok((Vec::new(), committed, state))
 }
 
 impl Inner {

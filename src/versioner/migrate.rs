@@ -31,6 +31,31 @@ pub(super) struct Upgraded {
     pub snapshot: Snapshot,
 }
 
+/// The upgrade at open (blocking): on success the pending records are in the new version (their
+/// ids join those to trim) and the state is that version's; without an upgrade, as it was.
+pub(super) fn at_open(
+    store: &Store,
+    settings: &Settings,
+    replay: Vec<Record>,
+    mut committed: Vec<String>,
+    state: State,
+) -> Result<(Vec<Record>, Vec<String>, State), Error> {
+    let Some(done) = upgrade(store, settings, &state, &replay)? else {
+        return Ok((replay, committed, state));
+    };
+    tracing::info!(
+        from = done.upgrade.from,
+        to = done.upgrade.to,
+        version = done.version.number,
+        pending_changes = replay.len(),
+        steps = %done.upgrade.steps.join("; "),
+        "upgraded the configuration to this mailu-git's format in one version"
+    );
+    committed.extend(replay.into_iter().map(|r| r.id));
+    let state = State::load(done.snapshot, BTreeMap::new())?;
+    Ok((Vec::new(), committed, state))
+}
+
 /// Whether the acknowledged state (main and the journal's pending changes) has an older format
 /// than this build reads. Cheap: reads `mailu.toml` only.
 pub(super) fn needed(state: &State) -> Result<bool, Error> {
@@ -44,7 +69,7 @@ pub(super) fn needed(state: &State) -> Result<bool, Error> {
 /// Migrates main with `pending` laid over it (the records `state`'s overlay was made from) and
 /// commits it as one version. Blocking. Nothing is written unless every step applied, the result
 /// loads and renders.
-pub(super) fn upgrade(
+fn upgrade(
     store: &Store,
     settings: &Settings,
     state: &State,

@@ -314,8 +314,37 @@ fn older_format_push_is_refused(server: &TestServer, tmp: &Path) {
     assert_eq!(commits(&repo), main, "nothing of the push landed");
 }
 
-/// Commits `mailu.toml` = `text` on main of the bare repository `repo` with real git, as the
-/// newer mailu-git would have (a version trailer), bypassing this build's checks.
+/// Starts the server on `data`, expects it to refuse to start (exit code 1), and returns what it
+/// printed on stderr.
+fn refused_start(data: &Path) -> String {
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env_remove("MAILU_GIT_ADMIN_TOKEN")
+        .env_remove("MAILU_GIT_WORKER_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+/// Commits `mailu.toml` = `text` on main of the bare repository `repo` with real git, as another
+/// mailu-git would have (a version trailer), bypassing this build's checks.
 fn commit_settings(repo: &Path, work: &Path, text: &str, version: u64) {
     std::fs::create_dir_all(work).unwrap();
     let wt = work.to_str().unwrap();
@@ -330,13 +359,13 @@ fn commit_settings(repo: &Path, work: &Path, text: &str, version: u64) {
     let trailer = format!("Mailu-Version: {version}\nMailu-Renderer: none");
     with_tree(&[
         "-c",
-        "user.name=newer mailu-git",
+        "user.name=another mailu-git",
         "-c",
-        "user.email=newer@mailu-git",
+        "user.email=another@mailu-git",
         "commit",
         "-q",
         "-m",
-        "Upgrade to format 2",
+        "mailu.toml as another mailu-git wrote it",
         "-m",
         &trailer,
     ]);
@@ -354,29 +383,7 @@ fn a_repository_of_a_newer_format_is_refused_at_start_and_left_alone() {
     commit_settings(&repo, &tmp.path().join("work"), FORMAT_2, 2);
     let main = git(&repo, &["rev-parse", "main"]);
 
-    let mut child = Command::new(bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .env_remove("MAILU_GIT_ADMIN_TOKEN")
-        .env_remove("MAILU_GIT_WORKER_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the server started on a repository of format 2");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    let stderr = refused_start(&data);
     for part in [
         "mailu.toml at main",
         "format 2 was made by a newer mailu-git",
@@ -386,4 +393,39 @@ fn a_repository_of_a_newer_format_is_refused_at_start_and_left_alone() {
         assert!(stderr.contains(part), "{part:?} not in: {stderr}");
     }
     assert_eq!(git(&repo, &["rev-parse", "main"]), main, "nothing written");
+}
+
+/// An upgrade that cannot be made stops the start and writes nothing: a repository of format 0,
+/// which no step of this build upgrades, with a pending change in its journal.
+#[test]
+fn an_upgrade_that_cannot_be_made_stops_the_start_and_writes_nothing() {
+    if !have_tool("git") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    restore_format_1(&data);
+    let repo = data.join("config.git");
+    let number: u64 = trailer(&repo, "main", "Mailu-Version").parse().unwrap();
+    let settings = git(&repo, &["show", "main:mailu.toml"]);
+    assert!(settings.contains("\nformat = 1\n"));
+    let format_0 = settings.replace("\nformat = 1\n", "\nformat = 0\n");
+    commit_settings(&repo, &tmp.path().join("work"), &format_0, number + 1);
+    let main = commits(&repo);
+    let journal = std::fs::read(data.join("journal/journal.log")).unwrap();
+
+    let stderr = refused_start(&data);
+    for part in [
+        "cannot upgrade the configuration; nothing was written",
+        "mailu.toml: format 0 cannot be upgraded by this mailu-git",
+        "reads format 1",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in: {stderr}");
+    }
+    assert_eq!(commits(&repo), main, "nothing committed");
+    assert_eq!(
+        std::fs::read(data.join("journal/journal.log")).unwrap(),
+        journal,
+        "the pending change stays for the next start"
+    );
 }
