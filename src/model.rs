@@ -13,6 +13,7 @@ pub mod edit;
 pub mod file_type;
 pub mod item_id;
 pub mod load;
+pub mod migrate;
 pub mod name;
 pub mod path;
 pub mod relay;

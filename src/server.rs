@@ -333,8 +333,6 @@ fn renew_settings(options: &Options, data: &DataDir) -> crate::tls::renew::Setti
     }
 }
 
-/// Loads and validates the deployed configuration once at start, so an operator sees at once what the
-/// repository holds, or every problem in it. A broken head (possible only through a hand-edited
 /// The debounce settings of main's `mailu.toml`, read alone (the whole configuration is loaded once,
 /// by the versioner). A file that does not parse gives the defaults and an error in the log: the
 /// server must come up so the admin can fix it.
@@ -349,6 +347,16 @@ fn debounce_of(store: &Store) -> Result<model::settings::Debounce, Error> {
         &String::from_utf8_lossy(&text),
     ) {
         Ok(settings) => Ok(settings.debounce),
+        // An older format may not parse as today's settings; the versioner upgrades it next.
+        Err(_)
+            if model::migrate::format_in(&text)
+                .is_some_and(|found| found < model::settings::FORMAT) =>
+        {
+            tracing::info!(
+                "mailu.toml at main has an older format; debouncing with the defaults until the next start"
+            );
+            Ok(model::settings::Debounce::default())
+        }
         Err(problems) => {
             for p in problems {
                 tracing::error!(problem = %p, "mailu.toml at main is invalid; debouncing with the defaults");

@@ -22,6 +22,7 @@ mod batch;
 mod change;
 mod exclusive;
 mod id;
+mod migrate;
 mod query;
 mod state;
 
@@ -73,6 +74,29 @@ pub enum Error {
     Render(model::Diagnostics),
     #[error("cannot read the tree to render: {0}")]
     RenderRead(render::ReadError),
+    /// The upgrade at start cannot migrate main's format (a step failed, no step, a newer format).
+    #[error("cannot upgrade the configuration; nothing was written: {0}")]
+    Migrate(#[from] model::migrate::Error),
+    /// The upgraded configuration does not load under this build's rules.
+    #[error(
+        "cannot upgrade the configuration from format {from} to {to}; nothing was written: the \
+         upgraded configuration is invalid:\n{problems}"
+    )]
+    UpgradeInvalid {
+        from: u32,
+        to: u32,
+        problems: model::Diagnostics,
+    },
+    /// The upgraded configuration does not render.
+    #[error(
+        "cannot upgrade the configuration from format {from} to {to}; nothing was written: the \
+         upgraded configuration does not render:\n{problems}"
+    )]
+    UpgradeRender {
+        from: u32,
+        to: u32,
+        problems: model::Diagnostics,
+    },
 }
 
 impl From<render::Error> for Error {
@@ -100,6 +124,9 @@ pub struct Settings {
     pub cas_retries: u32,
     /// How many recent versions `status` and replay search for change ids.
     pub lookback: usize,
+    /// The steps that upgrade an older `format` at open (`model::migrate::STEPS`; tests give
+    /// their own).
+    pub migrate: &'static [model::migrate::Step],
 }
 
 impl Settings {
@@ -114,6 +141,7 @@ impl Settings {
             render: None,
             cas_retries: 8,
             lookback: 10_000,
+            migrate: model::migrate::STEPS,
         }
     }
 }
@@ -244,7 +272,8 @@ struct Failures {
 }
 
 impl Versioner {
-    /// Opens the journal in `journal_dir`, replays what is pending on top of main, and starts the
+    /// Opens the journal in `journal_dir`, replays what is pending on top of main, upgrades an
+    /// older `format` (with what is pending) as one version (see `migrate`), and starts the
     /// debounce task (on the current tokio runtime).
     pub async fn open(
         store: Store,
@@ -256,6 +285,16 @@ impl Versioner {
         let (journal, replay, committed, state) = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || batch::replay(&store, &dir, lookback)).await??
+        };
+        let (replay, committed, state) = if migrate::needed(&state)? {
+            let store = store.clone();
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || {
+                migrate::at_open(&store, &settings, replay, committed, state)
+            })
+            .await??
+        } else {
+            (replay, committed, state)
         };
         if !committed.is_empty() {
             tracing::info!(

@@ -105,18 +105,23 @@ pub fn newer_format(found: u32) -> String {
     )
 }
 
+/// Why a `format` below [`FORMAT`] is refused in a push or a write: the server upgrades main's
+/// format once, at the start of a newer mailu-git (`model::migrate`); a tree of an older format
+/// arriving later was made before that upgrade and would half-mean something else now.
+pub fn older_format(found: u32) -> String {
+    format!(
+        "format {found} is older than format {FORMAT}, which this mailu-git reads and main has: \
+         main was upgraded when this mailu-git first started; make your change on main as it is \
+         now (`git pull`, keep `format = {FORMAT}`)"
+    )
+}
+
 impl FileType for Settings {
     fn validate(&self, problems: &mut Vec<Problem>) {
         if self.format > FORMAT {
             problems.push(Problem::new("format", newer_format(self.format)));
         } else if self.format != FORMAT {
-            problems.push(Problem::new(
-                "format",
-                format!(
-                    "format {} is not supported; this mailu-git reads format {FORMAT}",
-                    self.format
-                ),
-            ));
+            problems.push(Problem::new("format", older_format(self.format)));
         }
         self.mail.validate(problems);
         self.mailbox.validate(problems);

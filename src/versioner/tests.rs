@@ -3,6 +3,7 @@
 //! while a test waits for the journal's fsync thread, so time moves only by `advance`.
 
 mod crash;
+mod migrate;
 mod render;
 
 use std::path::Path;

@@ -121,7 +121,9 @@ fn format_is_required_and_checked() {
         found,
         [Problem::new(
             "format",
-            "format 0 is not supported; this mailu-git reads format 1"
+            "format 0 is older than format 1, which this mailu-git reads and main has: main was \
+             upgraded when this mailu-git first started; make your change on main as it is now \
+             (`git pull`, keep `format = 1`)"
         )]
     );
 }

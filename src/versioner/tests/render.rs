@@ -21,7 +21,7 @@ path = "/etc/t/users/{domain}"
 per = "domain"
 "#;
 
-fn builtins() -> &'static crate::render::Builtins {
+pub(super) fn builtins() -> &'static crate::render::Builtins {
     let sources: BTreeMap<String, String> = [
         ("smtp/manifest.toml", MANIFEST),
         (
