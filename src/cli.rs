@@ -8,7 +8,7 @@
 //! configuration is invalid (every problem printed as `file:line: field: message`).
 //!
 //! `init` makes a new data directory offline (`server::init`). The admin commands (`domain`, `alternative`, `relay`, `manager`, `dkim`, `user`, `alias`,
-//! `fetch`, `settings`, `service`, `override`, `template`, `mailu-override`, `pending`, `change`) go through the REST API (`admin`); so do `log`, `show`, `diff`, `revert`, `suspend`, `resume` and `status` (`versions`), the last four also offline with `--data DIR`; the others work on local files.
+//! `fetch`, `settings`, `service`, `override`, `template`, `mailu-override`, `pending`, `change`) go through the REST API (`admin`); so do `upgrade` and `log`, `show`, `diff`, `revert`, `suspend`, `resume` and `status` (`versions`), the last four also offline with `--data DIR`; the others work on local files.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +26,7 @@ mod init;
 mod migrate;
 mod render;
 mod secrets;
+mod upgrade;
 mod versions;
 
 /// Exit code for an invalid configuration.
@@ -325,6 +326,15 @@ enum Command {
         #[arg(long, value_parser = crate::worker::server::parse_publish)]
         server_publish: Option<(String, u16)>,
     },
+    /// Run the server from another image: sets services/admin.toml's `image` (a version); the
+    /// worker then replaces the server's container, or puts the old one back if the new one does
+    /// not serve (docs/deploy.md, "Upgrading"). Take a backup first (`mailu-git backup`).
+    Upgrade {
+        #[command(flatten)]
+        args: upgrade::UpgradeArgs,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Main and deployed versions, suspension, pending changes, whether writes work.
     Status {
         /// Read offline from this data directory (the server must be stopped).
@@ -556,6 +566,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             versions::status(versions::Target::new(connection, data))
         }
         Command::Secret { command } => secrets::run(command),
+        Command::Upgrade { args, connection } => upgrade::run(connection, args),
     }
 }
 

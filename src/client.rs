@@ -65,6 +65,16 @@ impl Client {
         }
     }
 
+    /// Whether `GET /healthz` (no token) answers 200 within `within`: the server runs and
+    /// acknowledges writes. Any other answer, or none, is `false`.
+    pub async fn healthy(&self, within: std::time::Duration) -> bool {
+        let url = format!("{}/healthz", self.base);
+        match self.http.get(&url).timeout(within).send().await {
+            Ok(response) => response.status().is_success(),
+            Err(_) => false,
+        }
+    }
+
     /// `GET /api/v1/<path>`, decoded from JSON. `path` may carry a query (see [`encode`]).
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         self.send(reqwest::Method::GET, path, None::<&()>, Wait(false))

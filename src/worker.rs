@@ -9,6 +9,8 @@
 //! - `supervise.rs`: the loop around passes: long-poll the server, keep the engine's connection
 //!   and events, back off and reconnect when either goes away.
 //! - `server.rs`: the server's own container (`admin`), created when none exists.
+//! - `upgrade.rs`: the server's container replaced by one of the image `services/admin.toml`
+//!   names, and put back when the new one does not serve.
 
 pub mod engine;
 pub mod plan;
@@ -16,6 +18,7 @@ pub mod reconcile;
 pub mod server;
 pub mod spec;
 pub mod supervise;
+pub mod upgrade;
 
 pub use engine::{Engine, Error};
 pub use spec::{Access, ImageDefaults, Spec};

@@ -46,6 +46,11 @@ impl Connection {
     pub fn json(&self) -> bool {
         self.json
     }
+
+    /// The same connection, its writes waiting until their change is in a version.
+    pub fn waiting(self) -> Connection {
+        Connection { wait: true, ..self }
+    }
 }
 
 /// One command's connection to the server, with its output choices.
@@ -131,6 +136,12 @@ impl Session {
     pub fn post_value(&self, path: &str, body: &Value) -> Result<Value, client::Error> {
         self.runtime
             .block_on(self.client.post(path, body, self.wait))
+    }
+
+    /// A PATCH whose receipt the caller prints itself.
+    pub fn patch_value(&self, path: &str, body: &Value) -> Result<Value, client::Error> {
+        self.runtime
+            .block_on(self.client.patch(path, body, self.wait))
     }
 
     /// GETs a file's bytes as stored.

@@ -1,15 +1,17 @@
 //! The Docker calls of the worker, on bollard: the engine's API version, networks and volumes,
 //! images (pulled per policy), the containers labelled as ours, creating one with our entrypoint
-//! copied in, starting, stopping, removing, `exec` with its exit code, and waiting for health.
+//! copied in, starting, stopping, removing, `exec` with its exit code, and waiting for health
+//! (`engine/health.rs`).
 //! Nothing here decides what should run: that is the reconcile step's job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, HealthStatusEnum, NetworkConnectRequest, NetworkCreateRequest,
-    VolumeCreateRequest,
+    ContainerCreateBody, ContainerInspectResponse, ImageConfig, NetworkConnectRequest,
+    NetworkCreateRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptions,
@@ -18,7 +20,10 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::spec::{ENTRYPOINT_PATH, ImageDefaults, Spec, label};
+
+mod health;
 use crate::model::service::PullPolicy;
+pub use health::Health;
 
 /// The oldest Docker engine API we test against (Debian bookworm's docker.io 20.10).
 pub const MIN_API: (u32, u32) = (1, 41);
@@ -70,6 +75,8 @@ fn docker(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> E
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ours {
     pub id: String,
+    /// Its name, without Docker's leading `/`.
+    pub name: String,
     pub service: String,
     /// The [`Spec`] hash it was created from.
     pub spec: String,
@@ -84,22 +91,14 @@ pub struct Exec {
     pub output: String,
 }
 
-/// A container's health after a deploy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// Healthy, or running with no health check.
-    Ok,
-    /// Exited or unhealthy; the text says how.
-    Failed(String),
-    /// Still starting when the wait ran out.
-    Timeout,
-}
-
 /// The Docker engine of one project's containers.
 #[derive(Debug, Clone)]
 pub struct Engine {
     docker: Docker,
     project: String,
+    /// The full ids of containers this worker removed, until their `destroy` event is read: the
+    /// worker's own removals are not someone else's (`removed_by_us`).
+    removed: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Engine {
@@ -120,7 +119,17 @@ impl Engine {
         Ok(Engine {
             docker,
             project: project.to_owned(),
+            removed: Arc::default(),
         })
+    }
+
+    /// Whether the container `id` (a full id, as events give it) was removed by this worker;
+    /// answers `true` once per removal.
+    pub fn removed_by_us(&self, id: &str) -> bool {
+        self.removed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id)
     }
 
     pub fn project(&self) -> &str {
@@ -231,14 +240,56 @@ impl Engine {
             .into_iter()
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
+                let name = c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_owned();
                 Some(Ours {
                     id: c.id?,
+                    name,
                     service: labels.get(label::SERVICE)?.clone(),
                     spec: labels.get(label::SPEC).cloned().unwrap_or_default(),
                     running: c.state.is_some_and(|s| s.to_string() == "running"),
                 })
             })
             .collect())
+    }
+
+    /// The container's whole configuration and state, as `docker inspect` shows it.
+    pub async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse, Error> {
+        self.docker
+            .inspect_container(id, None)
+            .await
+            .map_err(docker(format!("inspect {id}")))
+    }
+
+    /// The image's own configuration (entrypoint, command, env, labels, ...); `None` when the
+    /// engine no longer has it.
+    pub async fn image_config(&self, image: &str) -> Result<Option<ImageConfig>, Error> {
+        match self.docker.inspect_image(image).await {
+            Ok(found) => Ok(Some(found.config.unwrap_or_default())),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(docker(format!("inspect image {image}"))(e)),
+        }
+    }
+
+    /// Connects a created container to one more network, with its endpoint settings (aliases).
+    pub async fn join(
+        &self,
+        id: &str,
+        network: &str,
+        endpoint: bollard::models::EndpointSettings,
+    ) -> Result<(), Error> {
+        let request = NetworkConnectRequest {
+            container: id.to_owned(),
+            endpoint_config: Some(endpoint),
+        };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .map_err(docker(format!("connect {id} to {network}")))
     }
 
     /// Creates the container of `spec` (not started): joins its networks and copies our
@@ -359,8 +410,17 @@ impl Engine {
             .map_err(docker(format!("rename {id} to {name}")))
     }
 
-    /// Removes the container (never its named volumes).
+    /// Removes the container (never its named volumes). `id` may be a name.
     pub async fn remove(&self, id: &str) -> Result<(), Error> {
+        let full = match self.docker.inspect_container(id, None).await {
+            Ok(found) => found.id.unwrap_or_default(),
+            Err(e) if not_found(&e) => return Ok(()),
+            Err(e) => return Err(docker(format!("inspect {id}"))(e)),
+        };
+        self.removed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(full);
         let options = RemoveContainerOptionsBuilder::new()
             .force(true)
             .v(false)
@@ -442,43 +502,6 @@ impl Engine {
             }
         }
         Ok(etag_in_info(&archive).unwrap_or_default())
-    }
-
-    /// Waits until the container is healthy (or running, without a health check), has exited, or
-    /// `timeout` passed. Polls its state every 200 ms: a deploy waits for one container at a time.
-    pub async fn wait_healthy(&self, id: &str, timeout: Duration) -> Result<Health, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let inspect = self
-                .docker
-                .inspect_container(id, None)
-                .await
-                .map_err(docker(format!("inspect {id}")))?;
-            let state = inspect.state.unwrap_or_default();
-            if state.running != Some(true) && state.restarting != Some(true) {
-                return Ok(Health::Failed(format!(
-                    "exited with code {} {}",
-                    state.exit_code.unwrap_or(-1),
-                    state.error.unwrap_or_default()
-                )));
-            }
-            match state.health.and_then(|h| h.status) {
-                None | Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY) => {
-                    if state.running == Some(true) {
-                        return Ok(Health::Ok);
-                    }
-                }
-                Some(HealthStatusEnum::HEALTHY) => return Ok(Health::Ok),
-                Some(HealthStatusEnum::UNHEALTHY) => {
-                    return Ok(Health::Failed("the health check fails".into()));
-                }
-                Some(HealthStatusEnum::STARTING) => {}
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(Health::Timeout);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 }
 

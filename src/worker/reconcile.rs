@@ -8,26 +8,33 @@
 //!   the old one renamed back and started again: mail keeps running on the previous container.
 //! - Refresh: `entrypoint refresh` in the container; a non-zero exit is a reported failure, the
 //!   container is kept. Restart: `docker restart` (the entrypoint fetches at start).
-//! - Remove: the container only, never its volumes. The `admin` service (the server) is left alone.
+//! - Remove: the container only, never its volumes.
+//! - The `admin` service (the server) is never planned like the others: only its `image` counts,
+//!   and a running server of another image is upgraded first, alone (`upgrade.rs`); the pass then
+//!   starts again on a fresh deploy summary.
 //! - A full pass (the first after the worker starts, after the engine came back, after a
 //!   container vanished) reads which bundle each running container holds (its entrypoint's kept
 //!   `ETag`) and brings the stale ones up to date; without an applied version to diff from, a
 //!   container holding the wanted bundle is left alone.
 //!
 //! The loop around passes (the long-poll, the engine's connection and events, backoff) is
-//! `supervise.rs`.
+//! `supervise.rs`; carrying one action out is `reconcile/actions.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::engine::{Engine, Health, Ours};
+use super::engine::{Engine, Ours};
 use super::plan::{self, Action, Existing, Files, Mailboxes, Wanted};
-use super::spec::{Access, ENTRYPOINT_PATH, Spec};
+use super::spec::{Access, Spec};
+use super::upgrade;
 use crate::client::{Client, Wait};
 use crate::deploy_report::{Outcome, Report};
 use crate::model::service::{EnvValue, Service};
+
+mod actions;
+use actions::carry_out;
 
 /// Our entrypoint, copied into every container before its first start.
 pub const ENTRYPOINT: &[u8] = include_bytes!("../../entrypoint/mailu-entrypoint");
@@ -123,6 +130,16 @@ pub struct Options {
     pub server: Option<super::server::ServerContainer>,
 }
 
+/// How a pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passed {
+    /// The version is applied (or refused as blocked) and reported.
+    Done,
+    /// The server was upgraded (or its upgrade undone) and nothing else done: read the deploy
+    /// summary again at once and pass again, the version not yet applied.
+    Again,
+}
+
 /// What went wrong in one pass (the loop logs it and retries after a backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -207,6 +224,27 @@ pub fn outcome(action: &Action, result: Result<(), String>) -> Outcome {
     }
 }
 
+/// The report entry of a service whose image cannot be used: a recreate when it has a container
+/// (`kept`, left as it is), else a create.
+pub fn refused_image(service: &str, kept: bool, why: &str) -> Outcome {
+    let (action, then) = if kept {
+        ("recreate", "the container is kept as it is")
+    } else {
+        ("create", "no container was created")
+    };
+    Outcome {
+        service: service.to_owned(),
+        action: action.to_owned(),
+        ok: false,
+        error: Some(
+            format!("{why}; {then}")
+                .chars()
+                .take(crate::deploy_report::MAX_ERROR)
+                .collect(),
+        ),
+    }
+}
+
 /// `GET /api/v1/deploy`: at once without `seen`, else a long-poll until the deployed version is
 /// not `seen` (or the poll's timeout: the same version again).
 pub async fn poll(
@@ -237,6 +275,7 @@ pub fn state_dir(service: &Service) -> &str {
 /// worker applied last (`None`: none since it started). A `full` pass also reads which bundle
 /// each running container holds, so one that missed a version (the worker was down, an action
 /// failed) is brought up to date; `incidents` go into the report.
+#[allow(clippy::too_many_arguments)]
 pub async fn pass(
     options: &Options,
     client: &Client,
@@ -245,7 +284,15 @@ pub async fn pass(
     applied: Option<u64>,
     full: bool,
     mut incidents: Vec<String>,
-) -> Result<(), Error> {
+    upgrades: &mut upgrade::Memory,
+) -> Result<Passed, Error> {
+    // An upgrade of the server not yet reported (this pass's, or one whose report failed).
+    let mut outcomes = Vec::new();
+    if let Some((outcome, incident)) = upgrades.unreported() {
+        outcomes.push(outcome.clone());
+        incidents.extend(incident.clone());
+    }
+    incidents.truncate(crate::deploy_report::MAX_INCIDENTS);
     if let Some(why) = blocked_incident(summary) {
         // The template's example identity never reaches a container: nothing is created,
         // changed or removed; the report says why, so `status` shows it.
@@ -255,11 +302,18 @@ pub async fn pass(
         let report = Report {
             version: summary.version.number,
             time: now(),
-            services: Vec::new(),
+            services: outcomes,
             incidents,
         };
         let _: Report = client.post("deploy/report", &report, Wait(false)).await?;
-        return Ok(());
+        upgrades.reported();
+        return Ok(Passed::Done);
+    }
+    // The server first: every other action needs it (service tokens, the report). While it is
+    // replaced it does not answer; once it serves again (the new one or the old one), the
+    // summary is read again, since a new server may have made a version of its own.
+    if upgrade::step(engine, client, summary, upgrades).await? {
+        return Ok(Passed::Again);
     }
     let mut have = existing(&engine.ours().await?);
     if full {
@@ -275,7 +329,19 @@ pub async fn pass(
     let mut specs = BTreeMap::new();
     let mut wanted = BTreeMap::new();
     for s in deployable(summary) {
-        let image = engine.image(&s.service.image, s.service.pull).await?;
+        let image = match engine.image(&s.service.image, s.service.pull).await {
+            Ok(image) => image,
+            // One service's image missing or refused (pull policy `never`, a failed pull) holds
+            // no other service back: this one is neither planned nor removed, its container (if
+            // any) kept as it is, and the failure reported. An unreachable engine ends the pass.
+            Err(e) if !e.is_connection() => {
+                let kept = have.remove(&s.name).is_some();
+                tracing::warn!(service = %s.name, error = %e, "the service's image cannot be used");
+                outcomes.push(refused_image(&s.name, kept, &e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let token: ServiceToken = client
             .post(&format!("service/{}/token", s.name), &(), Wait(false))
             .await?;
@@ -307,7 +373,6 @@ pub async fn pass(
             );
         }
     }
-    let mut outcomes = Vec::new();
     for action in &actions {
         let result = carry_out(engine, action, &specs).await;
         if let Err(e) = &result {
@@ -329,147 +394,14 @@ pub async fn pass(
             incidents,
         };
         let _: Report = client.post("deploy/report", &report, Wait(false)).await?;
+        upgrades.reported();
     }
-    Ok(())
+    Ok(Passed::Done)
 }
 
 /// The report's clock: RFC 3339, whole seconds.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Carries one action out; the error text is what the report says.
-async fn carry_out(
-    engine: &Engine,
-    action: &Action,
-    specs: &BTreeMap<String, (Spec, Service)>,
-) -> Result<(), String> {
-    let spec = |service: &str| {
-        specs
-            .get(service)
-            .ok_or_else(|| format!("no spec for {service}"))
-    };
-    match action {
-        Action::Create { service } => {
-            let (spec, file) = spec(service)?;
-            start_new(engine, spec, file, None).await
-        }
-        Action::Recreate { service, id } => {
-            let (spec, file) = spec(service)?;
-            start_new(engine, spec, file, Some(id)).await
-        }
-        Action::Start { id, .. } => {
-            engine.start(id).await.map_err(|e| e.to_string())?;
-            healthy(engine, id).await
-        }
-        Action::Restart { id, .. } => {
-            engine
-                .restart(id, STOP_GRACE)
-                .await
-                .map_err(|e| e.to_string())?;
-            healthy(engine, id).await
-        }
-        Action::Refresh { id, .. } => {
-            let argv = [ENTRYPOINT_PATH.to_owned(), "refresh".to_owned()];
-            let exec = engine.exec(id, &argv).await.map_err(|e| e.to_string())?;
-            if exec.exit_code == 0 {
-                Ok(())
-            } else {
-                let tail: String = exec
-                    .output
-                    .chars()
-                    .rev()
-                    .take(2000)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                Err(format!("refresh exited with {}: {tail}", exec.exit_code))
-            }
-        }
-        Action::Remove { id, .. } => {
-            engine
-                .stop(id, STOP_GRACE)
-                .await
-                .map_err(|e| e.to_string())?;
-            engine.remove(id).await.map_err(|e| e.to_string())
-        }
-    }
-}
-
-/// Whether the container becomes healthy in time, as a report's result.
-async fn healthy(engine: &Engine, id: &str) -> Result<(), String> {
-    match engine
-        .wait_healthy(id, HEALTHY_WITHIN)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        Health::Ok => Ok(()),
-        Health::Failed(why) => Err(format!("not healthy: {why}")),
-        Health::Timeout => Err(format!("not healthy after {} s", HEALTHY_WITHIN.as_secs())),
-    }
-}
-
-/// Creates and starts the container of `spec`; `old` (a recreate) is stopped and moved aside
-/// first, removed once the new one is healthy, and brought back when it is not.
-async fn start_new(
-    engine: &Engine,
-    spec: &Spec,
-    file: &Service,
-    old: Option<&String>,
-) -> Result<(), String> {
-    if let Some(old) = old {
-        engine
-            .stop(old, STOP_GRACE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let aside = format!("{}-old-{}", spec.container_name, &old[..old.len().min(12)]);
-        engine
-            .rename(old, &aside)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let attempt = async {
-        let id = engine
-            .create(spec, &file.networks, ENTRYPOINT)
-            .await
-            .map_err(|e| (None, e.to_string()))?;
-        engine
-            .start(&id)
-            .await
-            .map_err(|e| (Some(id.clone()), e.to_string()))?;
-        healthy(engine, &id)
-            .await
-            .map_err(|e| (Some(id.clone()), e))?;
-        Ok::<_, (Option<String>, String)>(id)
-    };
-    match attempt.await {
-        Ok(_) => {
-            if let Some(old) = old {
-                engine.remove(old).await.map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        }
-        Err((new, why)) => {
-            if let Some(new) = new {
-                let _ = engine.remove(&new).await;
-            }
-            if let Some(old) = old {
-                // Keep mail running: the previous container comes back under its name.
-                let back = async {
-                    engine.rename(old, &spec.container_name).await?;
-                    engine.start(old).await
-                };
-                if let Err(e) = back.await {
-                    return Err(format!(
-                        "{why}; and the previous container did not restart: {e}"
-                    ));
-                }
-                return Err(format!("{why}; the previous container runs again"));
-            }
-            Err(why)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -519,12 +451,14 @@ mod tests {
         let ours = [
             Ours {
                 id: "1".into(),
+                name: "mailu-admin".into(),
                 service: "admin".into(),
                 spec: "a".into(),
                 running: true,
             },
             Ours {
                 id: "2".into(),
+                name: "mailu-imap".into(),
                 service: "imap".into(),
                 spec: "b".into(),
                 running: false,
@@ -541,5 +475,14 @@ mod tests {
         assert_eq!((failed.action.as_str(), failed.ok), ("refresh", false));
         assert_eq!(failed.error.as_deref(), Some("refresh exited with 1"));
         assert!(outcome(&action, Ok(())).error.is_none());
+        let refused = refused_image("imap", true, "image x is not present");
+        assert_eq!((refused.action.as_str(), refused.ok), ("recreate", false));
+        assert!(
+            refused
+                .error
+                .unwrap()
+                .ends_with("the container is kept as it is")
+        );
+        assert_eq!(refused_image("imap", false, "no").action, "create");
     }
 }

@@ -7,10 +7,14 @@
 //!   connection is dropped, the outage reported to the server (a report with only an incident),
 //!   and the worker reconnects with backoff; events are asked again `since` the last one seen,
 //!   and the first pass after is a full one (every container's bundle read, `reconcile.rs`).
-//! - A container of ours destroyed by someone else makes the next pass a full one at once.
+//! - A container of ours destroyed by someone else makes the next pass a full one at once; the
+//!   worker's own removals do not (`Engine::removed_by_us`), so a failed recreate, rolled back,
+//!   is not retried in a loop.
 //! - The server: a failed long-poll or pass is retried with backoff (1 s doubling to 30 s); the
 //!   worker never exits. The next poll asks without `since`, so it answers at once and the worker
 //!   catches up with `from` = the version it applied last.
+//! - A full pass first finishes or undoes an upgrade of the server a stopped worker left
+//!   half-way (`upgrade::recover`).
 //! - With [`Options::server`], a full pass first creates the server's own container when there
 //!   is none (`server.rs`).
 
@@ -21,7 +25,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::engine::Engine;
-use super::reconcile::{self, Error, Options, now, poll};
+use super::reconcile::{self, Error, Options, Passed, now, poll};
 use super::spec::label;
 use crate::client::{Client, Wait};
 use crate::deploy_report::Report;
@@ -77,6 +81,7 @@ pub async fn run(options: Options) -> ! {
     let mut conn: Option<Connection> = None;
     let mut engine_backoff = BACKOFF.0;
     let mut server_backoff = BACKOFF.0;
+    let mut upgrades = super::upgrade::Memory::default();
     loop {
         let Some(Connection { engine, events, .. }) = conn.as_mut() else {
             let since = last_event.or(outage.as_ref().map(|o| o.since.timestamp()));
@@ -106,6 +111,15 @@ pub async fn run(options: Options) -> ! {
             }
             continue;
         };
+        if full {
+            // A worker stopped in the middle of the server's upgrade left it half-way.
+            match super::upgrade::recover(engine, &client).await {
+                Ok(found) => incidents.extend(found),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check for an interrupted upgrade of the server")
+                }
+            }
+        }
         if full && let Some(server) = &options.server {
             match super::server::ensure(engine, server, &options.token).await {
                 Ok(Some(id)) => incidents.push(format!(
@@ -131,10 +145,14 @@ pub async fn run(options: Options) -> ! {
                     if full || seen != Some(number) {
                         let result = reconcile::pass(
                             &options, &client, engine, &summary, applied, full, incidents.clone(),
+                            &mut upgrades,
                         )
                         .await;
                         match result {
-                            Ok(()) => {
+                            // The server was replaced (or put back): the summary again, at once;
+                            // the version is not applied yet and the incidents not reported.
+                            Ok(Passed::Again) => seen = None,
+                            Ok(Passed::Done) => {
                                 // A blocked version was not applied: the next one is compared
                                 // with what the containers last got, not with it.
                                 if summary.blocked.is_empty() {
@@ -194,11 +212,20 @@ async fn connect(project: &str, since: Option<i64>) -> Result<Connection, super:
         ])),
     };
     let docker = engine.client().clone();
+    let ours = engine.clone();
     let (tx, events) = mpsc::channel(64);
     let task = tokio::spawn(async move {
         let mut stream = docker.events(Some(options));
         let why = loop {
             match stream.next().await {
+                // The worker's own removals (a replaced container, a failed new one) are not
+                // news: a full pass after them would retry a failed recreate at once, in a loop.
+                Some(Ok(event))
+                    if event
+                        .actor
+                        .as_ref()
+                        .and_then(|a| a.id.as_deref())
+                        .is_some_and(|id| ours.removed_by_us(id)) => {}
                 Some(Ok(event)) => {
                     let sent = tx.send(EngineEvent::Destroyed { time: event.time }).await;
                     if sent.is_err() {

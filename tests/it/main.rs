@@ -44,4 +44,5 @@ mod worker_engine;
 mod worker_recovery;
 mod worker_scenarios;
 mod worker_server;
+mod worker_upgrade;
 mod write;
