@@ -11,6 +11,7 @@ use std::{
     collections::BTreeSet,
     fs::File,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicUsize, Ordering},
 };
 
 use gix::ObjectId;
@@ -60,29 +61,38 @@ pub(super) fn sync_objects(objects: &Path, ids: &[ObjectId]) -> Result<(), Error
     sync_all(&files)
 }
 
-/// `fsync`s every path, concurrently. The order among them does not matter (all must be durable
-/// before the ref moves), and concurrent fsyncs on one file system share journal commits and device
-/// flushes instead of paying one each.
+/// How many `fsync`s run at once. Concurrent fsyncs on one file system share journal commits and
+/// device flushes, so a few dozen cost little more than one; one thread per path did not scale: a
+/// version of 100,000 new files asked for 100,000 threads at once, each a stack mapping, and the
+/// process hit its mapping limit (`vm.max_map_count`) and aborted.
+const SYNC_THREADS: usize = 32;
+
+/// `fsync`s every path, up to [`SYNC_THREADS`] at a time. The order among them does not matter
+/// (all must be durable before the ref moves). Every path is synced even when one fails; the first
+/// failure is returned.
 pub(super) fn sync_all(paths: &[PathBuf]) -> Result<(), Error> {
-    let Some((first, rest)) = paths.split_first() else {
-        return Ok(());
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(|p| sync_path(p));
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut result = Ok(());
+        while let Some(path) = paths.get(next.fetch_add(1, Ordering::Relaxed)) {
+            result = result.and(sync_path(path));
+        }
+        result
     };
     std::thread::scope(|scope| {
-        let mut result = Ok(());
-        let mut others = Vec::with_capacity(rest.len());
-        for path in rest {
-            // If no thread can be made (a resource limit), sync on this one: slower, still durable.
-            match std::thread::Builder::new().spawn_scoped(scope, move || sync_path(path)) {
-                Ok(handle) => others.push((path, handle)),
-                Err(_) => result = result.and(sync_path(path)),
-            }
-        }
-        result = result.and(sync_path(first));
-        for (path, handle) in others {
+        // If no thread can be made (a resource limit), fewer sync: slower, still durable.
+        let helpers: Vec<_> = (1..SYNC_THREADS.min(paths.len()))
+            .map_while(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+            .collect();
+        let mut result = work();
+        for handle in helpers {
             let outcome = handle.join().unwrap_or_else(|_| {
                 Err(Error::Io {
-                    action: "fsync (the syncing thread panicked)",
-                    path: path.clone(),
+                    action: "fsync (a syncing thread panicked)",
+                    path: PathBuf::new(),
                     source: std::io::Error::other("panic"),
                 })
             });
