@@ -19,27 +19,126 @@ use crate::password::Hash;
 /// Looks up the blob id of a secret, for its placeholder.
 pub type SecretIds<'a> = &'a dyn Fn(&SecretRef) -> Option<gix::ObjectId>;
 
-/// The names every template sees.
-pub fn common(config: &Config, service: &str) -> BTreeMap<&'static str, Value> {
-    let s = &config.settings;
-    let mut c = BTreeMap::new();
-    c.insert("settings", Value::from(Serde(s)));
-    c.insert(
-        "hostname",
-        Value::from(s.hostname().map(|h| h.to_string()).unwrap_or_default()),
-    );
-    c.insert("postmaster", Value::from(s.postmaster().to_string()));
-    c.insert("service", Value::from(service.to_owned()));
-    c.insert(
-        "derived",
-        Value::from(Serde(Derived {
-            http_body_limit: s.http_body_limit(),
-            webmail_max_filesize_mib: s.webmail_max_filesize_mib(),
-            tls_enabled: s.tls_enabled(),
-            session_cookie_secure: s.session_cookie_secure(),
-        })),
-    );
-    c
+/// The parts of contexts that do not depend on the file, converted to template values once per
+/// plan and shared by every file's context (minijinja values are reference-counted). A version of
+/// 100,000 users renders a per-user file for each and per-domain files that list every user of
+/// their domain: converting the settings for every file and a domain's users for every file of
+/// the domain made the contexts the larger part of the server's memory during such a version.
+pub struct Shared {
+    settings: Value,
+    hostname: Value,
+    postmaster: Value,
+    derived: Value,
+    /// Per domain: the domain with its users and aliases (per-domain files), and without them
+    /// (per-user files).
+    domains: std::cell::RefCell<std::collections::HashMap<DomainName, DomainValues>>,
+}
+
+/// One domain's values, made when a file first needs them.
+#[derive(Default)]
+struct DomainValues {
+    /// With its users and aliases (per-domain files).
+    full: Option<Value>,
+    /// Without them (per-user files).
+    base: Option<Value>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("domains", &self.domains.borrow().len())
+            .finish()
+    }
+}
+
+impl Shared {
+    pub fn new(config: &Config) -> Shared {
+        let s = &config.settings;
+        Shared {
+            settings: Value::from(Serde(s)),
+            hostname: Value::from(s.hostname().map(|h| h.to_string()).unwrap_or_default()),
+            postmaster: Value::from(s.postmaster().to_string()),
+            derived: Value::from(Serde(Derived {
+                http_body_limit: s.http_body_limit(),
+                webmail_max_filesize_mib: s.webmail_max_filesize_mib(),
+                tls_enabled: s.tls_enabled(),
+                session_cookie_secure: s.session_cookie_secure(),
+            })),
+            domains: std::cell::RefCell::default(),
+        }
+    }
+
+    /// The names every template sees.
+    pub fn common(&self, service: &str) -> BTreeMap<&'static str, Value> {
+        let mut c = BTreeMap::new();
+        c.insert("settings", self.settings.clone());
+        c.insert("hostname", self.hostname.clone());
+        c.insert("postmaster", self.postmaster.clone());
+        c.insert("service", Value::from(service.to_owned()));
+        c.insert("derived", self.derived.clone());
+        c
+    }
+
+    /// The context of a per-domain file.
+    pub fn domain(
+        &self,
+        service: &str,
+        name: &DomainName,
+        entry: &DomainEntry,
+        secrets: SecretIds<'_>,
+    ) -> Value {
+        let mut c = self.common(service);
+        let view = self.cached(name, true, || {
+            Value::from(Serde(FullDomainView {
+                base: DomainView::new(name, entry),
+                dkim_key: dkim_key(name, secrets),
+                users: entry
+                    .users
+                    .iter()
+                    .map(|(l, u)| UserView::new(name, l, u, secrets))
+                    .collect(),
+                aliases: aliases(name, entry),
+            }))
+        });
+        c.insert("domain", view);
+        Value::from(c)
+    }
+
+    /// The context of a per-user file.
+    pub fn user(
+        &self,
+        service: &str,
+        name: &DomainName,
+        entry: &DomainEntry,
+        local: &Localpart,
+        user: &User,
+        secrets: SecretIds<'_>,
+    ) -> Value {
+        let mut c = self.common(service);
+        let view = self.cached(name, false, || {
+            Value::from(Serde(UserDomainView {
+                base: DomainView::new(name, entry),
+                dkim_key: dkim_key(name, secrets),
+            }))
+        });
+        c.insert("domain", view);
+        c.insert(
+            "user",
+            Value::from(Serde(UserView::new(name, local, user, secrets))),
+        );
+        Value::from(c)
+    }
+
+    fn cached(&self, name: &DomainName, full: bool, make: impl FnOnce() -> Value) -> Value {
+        let mut domains = self.domains.borrow_mut();
+        let values = domains.entry(name.clone()).or_default();
+        let slot = if full {
+            &mut values.full
+        } else {
+            &mut values.base
+        };
+        slot.get_or_insert_with(make).clone()
+    }
 }
 
 /// Values derived from several settings, computed once here rather than in every template.
@@ -72,13 +171,14 @@ struct TlsView {
 /// The context of a global file: the common names and what its `reads` declare.
 pub fn global(
     config: &Config,
+    shared: &Shared,
     service: &str,
     spec: &FileSpec,
     secrets: SecretIds<'_>,
     inputs: Inputs<'_>,
 ) -> Value {
     let mailu_overrides = inputs.mailu_overrides;
-    let mut c = common(config, service);
+    let mut c = shared.common(service);
     if spec.reads(Read::Domains) {
         let domains: Vec<DomainView> = config
             .domains
@@ -175,52 +275,6 @@ pub fn global(
         };
         c.insert("tls", Value::from(Serde(view)));
     }
-    Value::from(c)
-}
-
-/// The context of a per-domain file.
-pub fn domain(
-    config: &Config,
-    service: &str,
-    name: &DomainName,
-    entry: &DomainEntry,
-    secrets: SecretIds<'_>,
-) -> Value {
-    let mut c = common(config, service);
-    let view = FullDomainView {
-        base: DomainView::new(name, entry),
-        dkim_key: dkim_key(name, secrets),
-        users: entry
-            .users
-            .iter()
-            .map(|(l, u)| UserView::new(name, l, u, secrets))
-            .collect(),
-        aliases: aliases(name, entry),
-    };
-    c.insert("domain", Value::from(Serde(view)));
-    Value::from(c)
-}
-
-/// The context of a per-user file.
-pub fn user(
-    config: &Config,
-    service: &str,
-    name: &DomainName,
-    entry: &DomainEntry,
-    local: &Localpart,
-    user: &User,
-    secrets: SecretIds<'_>,
-) -> Value {
-    let mut c = common(config, service);
-    let view = UserDomainView {
-        base: DomainView::new(name, entry),
-        dkim_key: dkim_key(name, secrets),
-    };
-    c.insert("domain", Value::from(Serde(view)));
-    c.insert(
-        "user",
-        Value::from(Serde(UserView::new(name, local, user, secrets))),
-    );
     Value::from(c)
 }
 

@@ -181,6 +181,7 @@ pub fn plan(
         let path = RepoPath::parse(&format!("secrets/{r}")).ok()?;
         files.blob_id(&path).ok().flatten()
     };
+    let shared = context::Shared::new(config);
     let touched = match scope {
         Scope::Full => Touched {
             full: true,
@@ -268,7 +269,7 @@ pub fn plan(
                         certificate: certificate.as_ref().and_then(|c| c.as_deref()),
                     };
                     add(&mut sp, &mut outputs, spec, &spec.path, &|| {
-                        context::global(config, &service, spec, &secret_ids, inputs)
+                        context::global(config, &shared, &service, spec, &secret_ids, inputs)
                     })?;
                 }
                 Per::Domain => {
@@ -285,7 +286,7 @@ pub fn plan(
                         let abs = spec.path_for(d.as_str(), "");
                         match config.domains.get(d) {
                             Some(entry) => add(&mut sp, &mut outputs, spec, &abs, &|| {
-                                context::domain(config, &service, d, entry, &secret_ids)
+                                shared.domain(&service, d, entry, &secret_ids)
                             })?,
                             None => {
                                 plan.deletes.insert(rendered_path(&service, &abs)?);
@@ -326,8 +327,7 @@ pub fn plan(
                             .and_then(|e| e.users.get(&email.local).map(|u| (e, u)));
                         match found {
                             Some((entry, user)) => add(&mut sp, &mut outputs, spec, &abs, &|| {
-                                context::user(
-                                    config,
+                                shared.user(
                                     &service,
                                     &email.domain,
                                     entry,
@@ -380,20 +380,20 @@ pub fn plan(
                             certificate: certificate.as_ref().and_then(|c| c.as_deref()),
                         };
                         add(&mut sp, &mut outputs, spec, abs, &|| {
-                            context::global(config, &service, spec, &secret_ids, inputs)
+                            context::global(config, &shared, &service, spec, &secret_ids, inputs)
                         })?
                     }
                     (Some(d), None) => {
                         let entry = &config.domains[d];
                         add(&mut sp, &mut outputs, spec, abs, &|| {
-                            context::domain(config, &service, d, entry, &secret_ids)
+                            shared.domain(&service, d, entry, &secret_ids)
                         })?
                     }
                     (Some(d), Some(l)) => {
                         let entry = &config.domains[d];
                         let user = &entry.users[l];
                         add(&mut sp, &mut outputs, spec, abs, &|| {
-                            context::user(config, &service, d, entry, l, user, &secret_ids)
+                            shared.user(&service, d, entry, l, user, &secret_ids)
                         })?
                     }
                 },
