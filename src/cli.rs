@@ -24,6 +24,7 @@ mod admin;
 mod backup;
 mod init;
 mod migrate;
+mod progress;
 mod render;
 mod secrets;
 mod upgrade;

@@ -163,6 +163,37 @@ impl Client {
             .map_err(|source| Error::Decode { url, source })
     }
 
+    /// `POST /api/v1/<path>` with a JSON body already encoded, sent in chunks of 256 KiB; `sent` is
+    /// told how many bytes have gone so far (an import's progress bar). The answer decoded from JSON.
+    pub async fn post_encoded<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        wait: Wait,
+        sent: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<T, Error> {
+        const CHUNK: usize = 256 << 10;
+        let (url, request) = self.request(reqwest::Method::POST, path, wait);
+        let length = body.len();
+        let body = bytes::Bytes::from(body);
+        let chunks = (0..length).step_by(CHUNK).map(move |start| {
+            let end = (start + CHUNK).min(length);
+            sent(end as u64);
+            Ok::<_, std::io::Error>(body.slice(start..end))
+        });
+        let request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )));
+        let response = Self::checked(&url, request).await?;
+        response
+            .json()
+            .await
+            .map_err(|source| Error::Decode { url, source })
+    }
+
     async fn send<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,

@@ -138,6 +138,34 @@ impl Session {
             .block_on(self.client.post(path, body, self.wait))
     }
 
+    /// A POST of a large, already encoded JSON body (an import): `sent` is told the bytes sent so
+    /// far and `uploaded` is called once all are, while the server works on it.
+    pub fn post_encoded(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        sent: impl Fn(u64) + Send + Sync + 'static,
+        uploaded: impl FnOnce(),
+    ) -> Result<Value, client::Error> {
+        let length = body.len() as u64;
+        let (done, mut told) = tokio::sync::watch::channel(false);
+        let counter = move |n: u64| {
+            sent(n);
+            if n >= length {
+                done.send_replace(true);
+            }
+        };
+        self.runtime.block_on(async {
+            let request = self.client.post_encoded(path, body, self.wait, counter);
+            tokio::pin!(request);
+            tokio::select! {
+                answer = &mut request => return answer,
+                _ = told.wait_for(|d| *d) => uploaded(),
+            }
+            request.await
+        })
+    }
+
     /// A PATCH whose receipt the caller prints itself.
     pub fn patch_value(&self, path: &str, body: &Value) -> Result<Value, client::Error> {
         self.runtime

@@ -15,6 +15,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::admin::{Connection, Session};
+use super::progress::Progress;
 use crate::client;
 use crate::import::parse::{self, Format};
 use crate::import::{self, Document, Mode, Outcome, Problem, Request};
@@ -186,13 +187,19 @@ pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCo
             api_token,
         );
     };
-    let text = read_input(&path)?;
     let file = path.display().to_string();
+    let progress = Progress::start(format!("reading {file}"));
+    let text = read_input(&path)?;
+    progress.phase(format!(
+        "checking {file} ({:.1} MiB)",
+        text.len() as f64 / 1_048_576.0
+    ));
     let format = Format::guess(&text);
     let lines = parse::entry_lines(&text, format);
     let document = match parse::value(&text, format) {
         Ok(v) => v,
         Err(e) => {
+            progress.finish();
             eprintln!("{file}:{}: {}", e.line.unwrap_or(1), e.message);
             return Ok(ExitCode::from(super::EXIT_INVALID));
         }
@@ -201,6 +208,7 @@ pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCo
         // The strict reading names the field; the conversion finds every other problem the
         // document has on its own (not against the server's configuration).
         if let Err(e) = parse::document(&text, format) {
+            progress.finish();
             let path = if e.path.is_empty() || e.path == "." {
                 String::new()
             } else {
@@ -216,6 +224,7 @@ pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCo
             Ok(Err(p)) | Err(p) => p,
         };
         if !problems.is_empty() {
+            progress.finish();
             print_problems(&file, &lines, &problems);
             eprintln!(
                 "mailu-git: {} problem(s) in {file}; nothing was sent",
@@ -225,6 +234,7 @@ pub fn import(connection: Connection, args: ImportArgs) -> anyhow::Result<ExitCo
         }
     }
     request.document = Some(document);
+    progress.finish();
     eprintln!(
         "mailu-git: {file}: {} entries read; sending them to the server as one change{}",
         lines.len(),
@@ -244,8 +254,19 @@ fn send(
 ) -> anyhow::Result<ExitCode> {
     let dry_run = request.dry_run;
     let session = Session::open(connection)?;
-    let body = serde_json::to_value(&request)?;
-    let answer = match session.post_value("import", &body) {
+    let body = serde_json::to_vec(&request)?;
+    drop(request);
+    let progress = Progress::start("uploading");
+    progress.bytes("uploading", body.len() as u64);
+    let answer = session.post_encoded("import", body, progress.counter(), || {
+        progress.phase(if dry_run {
+            "the server is checking the change"
+        } else {
+            "the server is importing it as one change"
+        })
+    });
+    progress.finish();
+    let answer = match answer {
         Ok(answer) => answer,
         Err(client::Error::Refused {
             status: 400,
