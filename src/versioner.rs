@@ -541,6 +541,11 @@ impl Versioner {
         result
     }
 
+    /// Whether [`Versioner::shutdown`] has begun: writes are refused for that reason alone.
+    pub fn stopping(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
+    }
+
     /// Whether writes are acknowledged, and why not.
     pub fn health(&self) -> Health {
         match self.inner.available() {
