@@ -126,6 +126,22 @@ pub(super) async fn debounce(inner: Weak<Inner>, wake: Arc<Notify>) {
     }
 }
 
+/// The error and its sources, `: `-separated: what status, `/healthz` and `not_writable` show.
+fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // Some errors repeat their source in their own message.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 /// Tries to resume the failed journal; a failure waits the backoff, doubled, before the next try.
 async fn retry_journal(inner: &Inner) {
     if let Err(e) = super::recover::journal(inner).await {
@@ -173,8 +189,10 @@ async fn commit(inner: &Inner) -> Result<Option<Committed>, Error> {
         // retried on its own (`recover`); a commit failure kept too would outlive its recovery.
         Err(_) if h.journal.is_some() => {}
         Err(e) => {
-            tracing::error!(error = %e, retry_in = ?h.backoff, "cannot commit pending changes; writes are suspended");
-            h.commit = Some(e.to_string());
+            // With its sources: "git: cannot write a tree" alone does not say the disk is full.
+            let reason = with_sources(e);
+            tracing::error!(error = %reason, retry_in = ?h.backoff, "cannot commit pending changes; writes are suspended");
+            h.commit = Some(reason);
             h.retry_at = Some(Instant::now() + h.backoff);
             h.backoff = (h.backoff * 2).min(MAX_BACKOFF);
             inner

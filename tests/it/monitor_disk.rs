@@ -3,7 +3,9 @@
 //! naming the disk (nothing acknowledged that is not in the journal), `not_writable` is raised, the
 //! server stays up and the repository stays sound (`git fsck --strict`). With the junk deleted,
 //! writes work again without a restart, every acknowledged write reaches a version, and both
-//! alerts clear, each seen in status, `/metrics` and a webhook on 127.0.0.1. Last, a `kill -9`
+//! alerts clear, each seen in status, `/metrics` and a webhook on 127.0.0.1. Then room for the
+//! journal but not for a version: the write is acknowledged, its commit fails and is retried until
+//! space is freed. Last, a `kill -9`
 //! while the disk is full and changes are pending: after a restart on freed space, every
 //! acknowledged write is in main.
 //!
@@ -272,6 +274,40 @@ fn a_full_disk_refuses_writes_clearly_and_they_resume_when_space_is_freed() {
     }
     let health = request("GET", &format!("{}/healthz", server.url), ADMIN, None);
     assert_eq!(health.status, 200, "{}", health.body);
+    fsck(&data);
+
+    // 3b. Room for the journal, not for a version: the write is acknowledged, its commit fails
+    // (git's objects do not fit), writes are suspended until the commit's retry (with backoff)
+    // succeeds once space is freed.
+    let tight = fs.fill("junk-tight", 16 << 10);
+    let (status, answer) = alias(&server, "tight", false);
+    assert_eq!(status, 200, "a write with 16 KiB free: {answer}");
+    acked.push("tight".to_owned());
+    wait_attention(&server, "not_writable", true);
+    let reason = attention(&server)
+        .into_iter()
+        .find(|a| a["kind"] == "not_writable")
+        .unwrap();
+    let message = reason["message"].as_str().unwrap();
+    assert!(
+        message.contains("cannot be committed") && message.contains("No space left on device"),
+        "the reason names the disk: {reason}"
+    );
+    let (status, answer) = alias(&server, "refused", false);
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be committed"),
+        "{answer}"
+    );
+    fsck(&data);
+    std::fs::remove_file(&tight).unwrap();
+    wait_attention(&server, "not_writable", false);
+    let in_main = aliases_in_main(&data);
+    assert!(in_main.contains("aliases/tight.toml"), "{in_main}");
+    assert!(!in_main.contains("aliases/refused.toml"), "{in_main}");
     fsck(&data);
 
     // 4. kill -9 on a full disk with acknowledged changes pending (a long debounce keeps them in
