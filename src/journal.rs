@@ -38,17 +38,39 @@ pub enum Error {
     TooLarge { size: usize, max: usize },
     #[error("cannot encode a journal record: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The group this record was written with did not reach the disk (`kind` tells a full disk);
+    /// the file was cut back to its last synced length, so nothing of it remains.
+    #[error("cannot write the journal at {path}: {message}")]
+    Write {
+        path: PathBuf,
+        kind: io::ErrorKind,
+        message: String,
+    },
     #[error("the journal stopped accepting writes after an earlier failure: {0}")]
     Failed(String),
     #[error("the journal's writer thread is gone")]
     Gone,
 }
 
+impl Error {
+    /// Whether the disk was full: the caller can say so, and retrying after space is freed works.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::Write { kind, .. } if *kind == io::ErrorKind::StorageFull)
+    }
+}
+
 enum Job {
     Append(Record, tokio::sync::oneshot::Sender<Result<(), Error>>),
     /// Drop the records whose ids are given (they are part of a version now).
     Trim(Vec<String>, tokio::sync::oneshot::Sender<Result<(), Error>>),
+    /// Accept appends again after a failure, once the disk takes a write; answers the ids of the
+    /// records refused since the failure.
+    Resume(tokio::sync::oneshot::Sender<Result<Vec<String>, Error>>),
 }
+
+/// How many bytes [`Journal::resume`] writes and syncs to a probe file before it accepts appends
+/// again: a disk that was full must take at least this much.
+const PROBE: usize = 64 << 10;
 
 /// A handle to the journal; cheap to clone.
 #[derive(Clone)]
@@ -105,8 +127,11 @@ impl Journal {
             dir: dir.to_owned(),
             path,
             file,
+            len: contents.valid_len,
             records: contents.records,
             failed: None,
+            refused: Vec::new(),
+            untrimmed: Vec::new(),
             stats: stats.clone(),
         };
         thread::Builder::new()
@@ -154,6 +179,17 @@ impl Journal {
         done.await.map_err(|_| Error::Gone)?
     }
 
+    /// After a failed append: checks that the disk takes a write and sync again (a probe file of
+    /// [`PROBE`] bytes, removed after), then accepts appends again. Answers the ids of every record
+    /// refused since the failure (the failed group included), in order, so the caller can forget
+    /// them; appends queued before this call are answered before it. Without a failure, answers
+    /// nothing. Fails, and keeps refusing, while the disk still fails.
+    pub async fn resume(&self) -> Result<Vec<String>, Error> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.tx.send(Job::Resume(reply)).map_err(|_| Error::Gone)?;
+        done.await.map_err(|_| Error::Gone)?
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats.lock().map(|s| *s).unwrap_or_default()
     }
@@ -163,11 +199,19 @@ struct Writer {
     dir: PathBuf,
     path: PathBuf,
     file: File,
+    /// The file's length after its last successful sync: everything before it is durable.
+    len: u64,
     /// The records in the file, in order: needed to rewrite it on trim.
     records: Vec<Record>,
-    /// Set after a failed write or sync: the file may end in garbage or the page cache may have
-    /// dropped the data (fsync errors are not retryable), so nothing more is acknowledged.
+    /// Set after a failed write or sync, until [`Journal::resume`]: later records were validated
+    /// against the failed ones (the versioner lays a change over its state before the fsync), so
+    /// none is written until the caller has forgotten every refused record.
     failed: Option<String>,
+    /// The ids of the records refused since `failed` was set, the failed group first.
+    refused: Vec<String>,
+    /// Ids a failed trim could not drop (a full disk): dropped by the next trim. Until then they
+    /// stay in the file, where replay recognises them by main's trailers.
+    untrimmed: Vec<String>,
     stats: Arc<Mutex<Stats>>,
 }
 
@@ -182,7 +226,11 @@ impl Writer {
                     Job::Trim(ids, reply) => {
                         // Appends queued before the trim are written first, keeping the order.
                         self.append_group(std::mem::take(&mut appends));
-                        let _ = reply.send(self.trim(&ids));
+                        let _ = reply.send(self.trim(ids));
+                    }
+                    Job::Resume(reply) => {
+                        self.append_group(std::mem::take(&mut appends));
+                        let _ = reply.send(self.resume());
                     }
                 }
                 next = rx.try_recv().ok();
@@ -202,6 +250,7 @@ impl Writer {
         let mut accepted = Vec::with_capacity(group.len());
         for (record, reply) in group {
             if let Some(reason) = &self.failed {
+                self.refused.push(record.id);
                 let _ = reply.send(Err(Error::Failed(reason.clone())));
                 continue;
             }
@@ -230,14 +279,28 @@ impl Writer {
             .write_all(&buf)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = result {
+            // A failed write (a full disk) or sync: cut the file back to its last synced length
+            // and sync that, so the unsynced bytes, whatever reached the disk of them, are gone
+            // and the file is exactly the acknowledged records again. Failed fsyncs are not
+            // retried on the same data (the kernel may have dropped it from the page cache); these
+            // records are refused, and a later append writes new bytes after a good end.
             let reason = format!("cannot write {}: {e}", self.path.display());
-            tracing::error!(%reason, "the journal failed; refusing further writes");
-            self.failed = Some(reason.clone());
-            for (_, reply) in accepted {
-                let _ = reply.send(Err(Error::Failed(reason.clone())));
+            if let Err(cut) = self.cut_back() {
+                tracing::error!(%reason, error = %cut, "cannot cut the journal back after a failed write");
+            }
+            tracing::error!(%reason, "the journal failed; refusing writes until it takes one again");
+            self.failed = Some(reason);
+            for (record, reply) in accepted {
+                self.refused.push(record.id);
+                let _ = reply.send(Err(Error::Write {
+                    path: self.path.clone(),
+                    kind: e.kind(),
+                    message: e.to_string(),
+                }));
             }
             return;
         }
+        self.len += buf.len() as u64;
         if let Ok(mut stats) = self.stats.lock() {
             stats.appended += accepted.len() as u64;
             stats.fsyncs += 1;
@@ -251,10 +314,22 @@ impl Writer {
 
     /// Rewrites the file without the given records: a new file, synced, renamed over the old one, and
     /// the directory synced, so a crash leaves either the old or the new journal, never a mix.
-    fn trim(&mut self, ids: &[String]) -> Result<(), Error> {
+    /// A failed trim (a full disk) leaves the old file in place and its ids for the next trim.
+    fn trim(&mut self, ids: Vec<String>) -> Result<(), Error> {
         if let Some(reason) = &self.failed {
+            self.untrimmed.extend(ids);
             return Err(Error::Failed(reason.clone()));
         }
+        let mut ids = ids;
+        ids.append(&mut self.untrimmed);
+        let result = self.rewrite_without(&ids);
+        if result.is_err() {
+            self.untrimmed = ids;
+        }
+        result
+    }
+
+    fn rewrite_without(&mut self, ids: &[String]) -> Result<(), Error> {
         let drop: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
         let kept: Vec<Record> = self
             .records
@@ -275,10 +350,15 @@ impl Writer {
         for record in &kept {
             log::encode(record, &mut buf)?;
         }
-        let mut file = File::create(&tmp).map_err(io_err("write", &tmp))?;
-        file.write_all(&buf)
-            .and_then(|()| file.sync_all())
-            .map_err(io_err("write", &tmp))?;
+        let written = File::create(&tmp).and_then(|mut file| {
+            file.write_all(&buf)?;
+            file.sync_all()
+        });
+        if let Err(e) = written {
+            // Give the space back: on a full disk the partial copy is what fills it.
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("write", &tmp)(e));
+        }
         fs::rename(&tmp, &self.path).map_err(io_err("replace", &self.path))?;
         sync_dir(&self.dir).map_err(io_err("sync", &self.dir))?;
         self.file = OpenOptions::new()
@@ -288,8 +368,38 @@ impl Writer {
         if let Ok(mut stats) = self.stats.lock() {
             stats.pending = kept.len() as u64;
         }
+        self.len = buf.len() as u64;
         self.records = kept;
         Ok(())
+    }
+
+    /// Truncates the file to its last synced length and syncs that.
+    fn cut_back(&mut self) -> io::Result<()> {
+        self.file.set_len(self.len)?;
+        self.file.sync_all()
+    }
+
+    fn resume(&mut self) -> Result<Vec<String>, Error> {
+        if self.failed.is_none() {
+            return Ok(Vec::new());
+        }
+        let path = self.path.clone();
+        let still = move |e: io::Error| Error::Write {
+            path: path.clone(),
+            kind: e.kind(),
+            message: e.to_string(),
+        };
+        self.cut_back().map_err(&still)?;
+        let probe = self.dir.join(format!("{FILE}.probe"));
+        let probed = File::create(&probe).and_then(|mut file| {
+            file.write_all(&[0; PROBE])?;
+            file.sync_all()
+        });
+        let _ = fs::remove_file(&probe);
+        probed.map_err(still)?;
+        tracing::info!("the journal takes writes again");
+        self.failed = None;
+        Ok(std::mem::take(&mut self.refused))
     }
 }
 
@@ -351,6 +461,40 @@ mod tests {
         let (_j, pending) = Journal::open(tmp.path()).unwrap();
         let ids: Vec<&str> = pending.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_trim_that_cannot_write_is_done_by_the_next_and_appends_go_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(tmp.path()).unwrap();
+        for id in ["a", "b", "c"] {
+            journal.append(record(id)).await.unwrap();
+        }
+        // The trim's new file cannot be made (as on a full disk): the old file stays whole.
+        let blocker = tmp.path().join(format!("{FILE}.tmp"));
+        fs::create_dir(&blocker).unwrap();
+        assert!(journal.trim(vec!["a".into()]).await.is_err());
+        journal.append(record("d")).await.unwrap();
+        fs::remove_dir(&blocker).unwrap();
+        journal.trim(vec!["b".into()]).await.unwrap();
+        drop(journal);
+        let (_j, pending) = Journal::open(tmp.path()).unwrap();
+        let ids: Vec<&str> = pending.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["c", "d"],
+            "the failed trim's record went with the next"
+        );
+    }
+
+    #[tokio::test]
+    async fn resume_without_a_failure_refuses_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(tmp.path()).unwrap();
+        journal.append(record("a")).await.unwrap();
+        assert!(journal.resume().await.unwrap().is_empty());
+        assert!(!tmp.path().join(format!("{FILE}.probe")).exists());
+        journal.append(record("b")).await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

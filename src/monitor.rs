@@ -345,6 +345,12 @@ pub async fn run(monitor: Arc<Monitor>, sources: Sources) {
                 }
             }
         };
+        if sources.versioner.stopping() {
+            // A server shutting down refuses writes on purpose (the version its flush makes wakes
+            // this loop): that is no `not_writable` to notify. Read after the check's health, so
+            // a check that saw the shutdown's refusal always stops here.
+            return;
+        }
         for alert in &changes.raised {
             tracing::warn!(kind = alert.kind.as_str(), subject = %alert.subject, "{}", alert.message);
         }

@@ -24,6 +24,7 @@ mod exclusive;
 mod id;
 mod migrate;
 mod query;
+mod recover;
 mod state;
 
 #[cfg(test)]
@@ -377,6 +378,11 @@ impl Versioner {
         E: From<Error>,
     {
         let inner = &self.inner;
+        if !inner.stopped.load(Ordering::SeqCst) {
+            // After a failed append (a full disk), the first write that finds the disk taking
+            // writes again resumes the journal; while it does not, this answers why.
+            recover::journal(inner).await?;
+        }
         inner.available()?;
         let writer = inner.writer.lock().await;
         inner.available()?;
@@ -535,6 +541,11 @@ impl Versioner {
         result
     }
 
+    /// Whether [`Versioner::shutdown`] has begun: writes are refused for that reason alone.
+    pub fn stopping(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
+    }
+
     /// Whether writes are acknowledged, and why not.
     pub fn health(&self) -> Health {
         match self.inner.available() {
@@ -585,7 +596,22 @@ impl Versioner {
             }
             Err(e) => {
                 tracing::error!(error = %e, "a change could not be journaled; writes are suspended");
-                inner.lock_health().journal = Some(e.to_string());
+                {
+                    // Under the queue lock: a recovery that already took this change out (and
+                    // resumed the journal) must not see writes suspended again by it.
+                    let q = inner.queue();
+                    if !q.entries.iter().any(|e| e.seq == seq) {
+                        drop(q);
+                        inner.acks.send_modify(|n| *n += 1);
+                        return Err(Error::Journal(e));
+                    }
+                    let mut h = inner.lock_health();
+                    h.journal = Some(e.to_string());
+                    if h.retry_at.is_none() {
+                        h.retry_at = Some(Instant::now() + h.backoff);
+                    }
+                }
+                inner.wake.notify_one();
                 let _writer = inner.writer.lock().await;
                 inner.queue().entries.retain(|e| e.seq != seq);
                 // Lay the remaining changes over the base again, without the failed one.
@@ -642,6 +668,14 @@ impl Inner {
     /// When the debouncer should commit: the quiet period after the newest change, at most
     /// `max_delay` after the oldest acknowledged one; after a failure, the retry time.
     fn due(&self) -> Option<Instant> {
+        {
+            // A failed journal or commit is retried at the backoff time, even with nothing
+            // pending (the failed changes were taken out): the retry is what clears it.
+            let h = self.lock_health();
+            if h.journal.is_some() || h.commit.is_some() {
+                return Some(h.retry_at.unwrap_or_else(Instant::now));
+            }
+        }
         if self.render_all.load(Ordering::SeqCst) {
             let retry = self.lock_health().retry_at;
             return Some(retry.unwrap_or_else(Instant::now));

@@ -58,6 +58,13 @@ pub enum Error {
     /// is also in `/healthz`.
     #[error("writes are suspended: {0}")]
     Unavailable(String),
+    /// The change was not saved: the data directory's disk is full (507). Nothing of it was
+    /// acknowledged; the same write works again once space is freed.
+    #[error(
+        "the change was not saved: the data directory's disk is full ({0}); free space there and \
+         send it again"
+    )]
+    InsufficientStorage(String),
     /// The configuration at main does not load; only a hand-edited repository can get there.
     #[error("the configuration at main is invalid: {0}")]
     HeadInvalid(String),
@@ -101,6 +108,9 @@ impl From<versioner::Error> for Error {
     fn from(err: versioner::Error) -> Error {
         match err {
             versioner::Error::Unavailable { reason } => Error::Unavailable(reason),
+            versioner::Error::Journal(e) if e.is_storage_full() => {
+                Error::InsufficientStorage(e.to_string())
+            }
             versioner::Error::Rejected(problems) => invalid(problems.to_string(), &problems),
             other => Error::Versioner(other),
         }
@@ -181,6 +191,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Bundle(e) if e.is_not_found() => StatusCode::NOT_FOUND,
             Error::Bundle(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::HeadInvalid(_)
@@ -217,7 +228,10 @@ pub struct Body {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        // A suspension or a full disk is the operator's to act on and no internal detail
+        // (`/healthz` tells the same reason): its message is shown.
+        let shown = matches!(self, Error::Unavailable(_) | Error::InsufficientStorage(_));
+        let message = if status.is_server_error() && !shown {
             tracing::error!(error = %chain(&self), "API request failed");
             "internal error; the server log has the details".to_owned()
         } else {

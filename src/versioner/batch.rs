@@ -113,12 +113,42 @@ pub(super) async fn debounce(inner: Weak<Inner>, wake: Arc<Notify>) {
                     () = wake.notified() => {}
                     () = tokio::time::sleep_until(at) => {
                         let Some(i) = inner.upgrade() else { return };
-                        // Failures are recorded (health, backoff) by `commit`; nothing more to do.
-                        let _ = commit(&i).await;
+                        if i.lock_health().journal.is_some() {
+                            retry_journal(&i).await;
+                        } else {
+                            // Failures are recorded (health, backoff) by `commit`.
+                            let _ = commit(&i).await;
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+/// The error and its sources, `: `-separated: what status, `/healthz` and `not_writable` show.
+fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // Some errors repeat their source in their own message.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// Tries to resume the failed journal; a failure waits the backoff, doubled, before the next try.
+async fn retry_journal(inner: &Inner) {
+    if let Err(e) = super::recover::journal(inner).await {
+        let mut h = inner.lock_health();
+        tracing::warn!(error = %e, retry_in = ?h.backoff, "the journal still cannot be written");
+        h.retry_at = Some(Instant::now() + h.backoff);
+        h.backoff = (h.backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -155,9 +185,14 @@ async fn commit(inner: &Inner) -> Result<Option<Committed>, Error> {
     match &result {
         // Success was recorded by `commit_batch`, before waiters were told of the version.
         Ok(_) => {}
+        // The journal failed under the batch: that failure is recorded, suspends writes and is
+        // retried on its own (`recover`); a commit failure kept too would outlive its recovery.
+        Err(_) if h.journal.is_some() => {}
         Err(e) => {
-            tracing::error!(error = %e, retry_in = ?h.backoff, "cannot commit pending changes; writes are suspended");
-            h.commit = Some(e.to_string());
+            // With its sources: "git: cannot write a tree" alone does not say the disk is full.
+            let reason = with_sources(e);
+            tracing::error!(error = %reason, retry_in = ?h.backoff, "cannot commit pending changes; writes are suspended");
+            h.commit = Some(reason);
             h.retry_at = Some(Instant::now() + h.backoff);
             h.backoff = (h.backoff * 2).min(MAX_BACKOFF);
             inner
@@ -199,6 +234,13 @@ async fn commit_batch(inner: &Inner) -> Result<Option<Committed>, Error> {
         }
         let batch: Vec<Entry> = inner.queue().entries.iter().cloned().collect();
         if batch.is_empty() && !render_all {
+            // Nothing is pending, so nothing fails to commit (the failed batch was taken out
+            // when its journal records failed): writes must not stay suspended by it.
+            let mut h = inner.lock_health();
+            if h.commit.take().is_some() {
+                h.retry_at = None;
+                h.backoff = MIN_BACKOFF;
+            }
             return Ok(None);
         }
         let edits = merged(&batch);
@@ -313,10 +355,10 @@ async fn commit_batch(inner: &Inner) -> Result<Option<Committed>, Error> {
     crate::crash::point("before-trim");
     let ids = batch.iter().map(|e| e.id.as_str().to_owned()).collect();
     if let Err(e) = inner.journal.trim(ids).await {
-        // The version is safe; the records stay and replay will recognise them. But the journal
-        // can no longer be trusted with new writes.
-        tracing::error!(error = %e, "cannot trim the journal; writes are suspended");
-        inner.lock_health().journal = Some(e.to_string());
+        // The version is safe and the queue forgot the batch; the records stay in the file (the
+        // journal drops them at its next trim, replay recognises them by main's trailers), which
+        // stays exactly what was acknowledged, so writes go on.
+        tracing::warn!(error = %e, "cannot trim the journal yet; the next version will");
     }
     Ok(Some(committed))
 }

@@ -29,6 +29,7 @@ mod mailflow;
 mod mailu_api;
 mod migrate;
 mod monitor;
+mod monitor_disk;
 mod monitor_dns;
 mod openapi;
 mod python_client;
