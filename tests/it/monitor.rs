@@ -1,5 +1,6 @@
 //! Monitoring on the real server: each condition provoked through the API (a failed deploy report,
-//! a certificate close to expiry, a disk-space threshold above what the disk has), seen in
+//! a certificate close to expiry, a host name the certificate does not name, a disk-space threshold
+//! above what the disk has; a disk that really fills is `monitor_disk.rs`), seen in
 //! `GET /api/v1/status` (`attention`), in `/metrics`, and as notifications received by a webhook
 //! on 127.0.0.1; each cleared again, with its notification. Bad settings name their field.
 
@@ -193,9 +194,36 @@ fn each_condition_is_seen_in_status_metrics_and_the_webhook_then_cleared() {
         assert_eq!(metric(&server, kind), "0");
     }
     assert!(attention(&server).is_empty(), "{:?}", attention(&server));
+
+    // A host name the uploaded certificate does not name.
+    let hostnames = |names: &[&str]| {
+        let (status, answer) = api(
+            &server,
+            "PATCH",
+            "settings?wait=true",
+            Some(json!({"mail": {"hostnames": names}})),
+        );
+        assert_eq!(status, 200, "{answer}");
+    };
+    hostnames(&["mail.example.com", "mx.example.com"]);
+    let mismatch = hook.wait("raised", "certificate_mismatch");
+    assert_eq!(mismatch["subject"], "certificate", "{mismatch}");
+    assert!(
+        mismatch["message"]
+            .as_str()
+            .unwrap()
+            .contains("mail.example.com"),
+        "{mismatch}"
+    );
+    assert_eq!(metric(&server, "certificate_mismatch"), "1");
+    hostnames(&["mail.example.com"]);
+    hook.wait("cleared", "certificate_mismatch");
+    assert_eq!(metric(&server, "certificate_mismatch"), "0");
+
+    assert!(attention(&server).is_empty(), "{:?}", attention(&server));
     // One notification each way per condition, not one per check.
     let received = hook.received.lock().unwrap().clone();
-    assert_eq!(received.len(), 6, "{received:?}");
+    assert_eq!(received.len(), 8, "{received:?}");
 }
 
 #[test]
