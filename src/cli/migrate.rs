@@ -256,7 +256,7 @@ fn send(
     let session = Session::open(connection)?;
     let body = serde_json::to_vec(&request)?;
     drop(request);
-    let progress = Progress::start("uploading");
+    let progress = Progress::start("connecting");
     progress.bytes("uploading", body.len() as u64);
     let answer = session.post_encoded("import", body, progress.counter(), || {
         progress.phase(if dry_run {

@@ -25,16 +25,19 @@ impl Progress {
 
     /// A new phase: the spinner and its message (the elapsed time goes on counting).
     pub fn phase(&self, phase: impl Into<String>) {
+        self.bar.set_message(phase.into());
         self.bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         self.bar.unset_length();
-        self.bar.set_message(phase.into());
     }
 
     /// A phase that moves `total` bytes: a bar with the bytes done and the rate.
     pub fn bytes(&self, phase: impl Into<String>, total: u64) {
+        self.bar.set_message(phase.into());
+        self.bar.set_length(total);
+        self.bar.set_position(0);
         self.bar.set_style(
             ProgressStyle::with_template(
                 "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec})",
@@ -42,9 +45,6 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        self.bar.set_length(total);
-        self.bar.set_position(0);
-        self.bar.set_message(phase.into());
     }
 
     /// Bytes done so far, for [`Progress::bytes`]; callable from any thread.
