@@ -146,22 +146,7 @@ fn the_worker_deploys_changes_only_what_changed_and_removes_without_volumes() {
     let project = format!("{}-w", stack.name);
     let volume = format!("{project}-vol");
     // Every service off but two small ones on the bookworm image, reachable on the test network.
-    let services = request(
-        "GET",
-        &format!("{}/api/v1/service", stack.url()),
-        ADMIN,
-        None,
-    );
-    for s in services.json().as_array().unwrap() {
-        let name = s["name"].as_str().unwrap();
-        if name != "imap" && name != "smtp" && s["enabled"] == true {
-            stack.api(
-                "PATCH",
-                &format!("/service/{name}"),
-                json!({"enabled": false}),
-            );
-        }
-    }
+    stack.disable_all_but(&["imap", "smtp"]);
     for (name, volumes) in [
         ("imap", json!([])),
         ("smtp", json!([{"name": volume, "target": "/vol"}])),

@@ -28,22 +28,7 @@ const ENTRYPOINT: &str = "/usr/local/lib/mailu-git/entrypoint";
 /// both running `sleep 3600` on the stack's network. smtp's reload covers `/etc/test/*` and fails
 /// (exit 3) when `hello.txt` says "broken"; imap's covers `/etc/**`.
 fn two_services(stack: &Stack, smtp_image: &str, smtp_env: Value) {
-    let services = request(
-        "GET",
-        &format!("{}/api/v1/service", stack.url()),
-        ADMIN,
-        None,
-    );
-    for s in services.json().as_array().unwrap() {
-        let name = s["name"].as_str().unwrap();
-        if name != "imap" && name != "smtp" && s["enabled"] == true {
-            stack.api(
-                "PATCH",
-                &format!("/service/{name}"),
-                json!({"enabled": false}),
-            );
-        }
-    }
+    stack.disable_all_but(&["imap", "smtp"]);
     let smtp_reload = json!({
         "command": ["sh", "-c", "if grep -q broken /etc/test/hello.txt; then exit 3; fi"],
         "paths": ["/etc/test/*"],

@@ -449,22 +449,7 @@ fn a_service_that_cannot_start_keeps_its_container_and_the_others_are_still_upda
         "/settings",
         json!({"monitoring": {"check_every": "1s"}}),
     );
-    let services = request(
-        "GET",
-        &format!("{}/api/v1/service", stack.url()),
-        ADMIN,
-        None,
-    );
-    for s in services.json().as_array().unwrap() {
-        let service = s["name"].as_str().unwrap();
-        if service != "imap" && service != "smtp" && s["enabled"] == true {
-            stack.api(
-                "PATCH",
-                &format!("/service/{service}"),
-                json!({"enabled": false}),
-            );
-        }
-    }
+    stack.disable_all_but(&["imap", "smtp"]);
     for service in ["imap", "smtp"] {
         stack.api(
             "PATCH",

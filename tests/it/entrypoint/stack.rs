@@ -252,6 +252,26 @@ impl Stack {
         assert!(reply.status < 300, "{method} {path}: {}", reply.body);
     }
 
+    /// Turns every enabled service off except `keep` (the worker tests run two small ones).
+    pub(crate) fn disable_all_but(&self, keep: &[&str]) {
+        let services = request(
+            "GET",
+            &format!("{}/api/v1/service", self.url()),
+            ADMIN,
+            None,
+        );
+        for s in services.json().as_array().unwrap() {
+            let name = s["name"].as_str().unwrap();
+            if !keep.contains(&name) && s["enabled"] == true {
+                self.api(
+                    "PATCH",
+                    &format!("/service/{name}"),
+                    serde_json::json!({"enabled": false}),
+                );
+            }
+        }
+    }
+
     pub(crate) fn put_file(&self, service: &str, path: &str, content: &str) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
